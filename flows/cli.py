@@ -1,0 +1,22 @@
+"""The `convo-etl` command: one sub-command per job, each defined next to the code it runs."""
+
+import typer
+
+from emulator.cli import emulator_command
+from flows.export_cli import demo_command, export_command, schedule_command, sql_command
+from flows.replay_cli import replay_command, replay_report_command
+
+app = typer.Typer(
+    name="convo-etl",
+    help="Export, analyse and replay Mistral AI conversations (Prefect, Parquet, DuckDB).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("export")(export_command)
+app.command("sql")(sql_command)
+app.command("schedule")(schedule_command)
+app.command("demo")(demo_command)
+app.command("replay")(replay_command)
+app.command("replay-report")(replay_report_command)
+app.command("emulator")(emulator_command)
