@@ -4,7 +4,8 @@ import typer
 
 from emulator.cli import emulator_command
 from flows.export_cli import demo_command, export_command, schedule_command, sql_command
-from flows.replay_cli import replay_command, replay_report_command
+from flows.replay_cli import replay_command
+from flows.replay_report_cli import replay_report_command
 
 app = typer.Typer(
     name="convo-etl",
