@@ -1,0 +1,1 @@
+"""HTTP only: the async client for the Conversations API, its errors, stream events and pager."""
