@@ -1,6 +1,53 @@
-"""Replay report sub-command (placeholder until the report lands)."""
+"""`convo-etl replay-report RUN_ID`: write a replay run's self-contained HTML report."""
+
+from pathlib import Path
+from typing import Annotated
+
+import duckdb
+import typer
+
+from load.replay_report import (
+    TABLE_ROWS_LIMIT,
+    ReplayRunNotFound,
+    WarehouseMissing,
+    write_replay_report,
+)
+from load.warehouse import WarehouseLocked
 
 
-def replay_report_command() -> None:
-    """Write a replay report."""
-    raise SystemExit("not built yet")
+def replay_report_command(
+    run_id: Annotated[str, typer.Argument(help="The replay run to report on (see replay_runs).")],
+    data_dir: Annotated[
+        Path,
+        typer.Option(
+            "--data-dir",
+            envvar="CONVO_ETL_DATA_DIR",
+            help="Directory holding warehouse.duckdb.",
+        ),
+    ] = Path("data"),
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Where to write the HTML (default <data-dir>/reports/replay-<run_id>.html).",
+        ),
+    ] = None,
+    max_rows: Annotated[
+        int,
+        typer.Option("--max-rows", min=1, help="Results shown in the table (charts use all)."),
+    ] = TABLE_ROWS_LIMIT,
+) -> None:
+    """Write the HTML report of one replay run (header, charts, prompts beside outputs)."""
+    try:
+        path = write_replay_report(data_dir, run_id, output, max_rows)
+    except (ReplayRunNotFound, WarehouseMissing, WarehouseLocked) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    except duckdb.Error as exc:
+        typer.echo(f"error: cannot read the warehouse: {str(exc).splitlines()[0]}", err=True)
+        raise typer.Exit(1) from None
+    except OSError as exc:
+        typer.echo(f"error: cannot write the report: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(str(path))

@@ -1,0 +1,56 @@
+"""Write Arrow tables as Parquet parts atomically, so a killed run never leaves a torn file.
+
+Layout: ``<data_dir>/parquet/<table_name>/<part_name>.parquet``. A part name carries the run id
+and batch number, so re-running a batch overwrites its own part instead of adding a copy.
+"""
+
+import os
+import re
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+ROW_GROUP_ROWS = 64_000
+_SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def part_name(run_id: str, batch_number: int) -> str:
+    """The part name of one batch of one run, e.g. ``<run_id>-b00003``."""
+    return f"{run_id}-b{batch_number:05d}"
+
+
+def table_dir(data_dir: str | os.PathLike[str], table_name: str) -> Path:
+    """The directory holding a table's Parquet parts."""
+    return Path(data_dir) / "parquet" / _checked_name(table_name, "table name")
+
+
+def write_part(
+    table: pa.Table, data_dir: str | os.PathLike[str], table_name: str, part_name: str
+) -> Path:
+    """Write ``table`` as one zstd Parquet part (temp file, fsync, rename) and return its path."""
+    directory = table_dir(data_dir, table_name)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{_checked_name(part_name, 'part name')}.parquet"
+    # The temp name ends in .tmp, so a `*.parquet` glob never reads a half-written part.
+    temp = directory / f".{path.name}.{os.getpid()}.tmp"
+    try:
+        with open(temp, "wb") as sink:
+            pq.write_table(table, sink, compression="zstd", row_group_size=ROW_GROUP_ROWS)
+            sink.flush()
+            os.fsync(sink.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    for stale in directory.glob(f".{path.name}.*.tmp"):
+        # Left by a writer of this part that was killed before its rename.
+        stale.unlink(missing_ok=True)
+    return path
+
+
+def _checked_name(name: str, what: str) -> str:
+    """The name itself, if it is one path component of letters, digits, '.', '_' or '-'."""
+    if not _SAFE_NAME.fullmatch(name):
+        raise ValueError(f"invalid Parquet {what} {name!r}: use letters, digits, '.', '_', '-'")
+    return name

@@ -1,0 +1,100 @@
+"""Write the HTML report of one replay run: query the warehouse, build the model, render, save.
+
+The I/O lives here and only here; the model (``replay_report_model``), the charts
+(``replay_report_svg``) and the page (``replay_report_html``) are pure.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from load.replay_merge import run_summary
+from load.replay_report_html import render_report_html
+from load.replay_report_model import ReportModel, build_report_model
+from load.warehouse import open_warehouse, sql_text, warehouse_path
+
+TABLE_ROWS_LIMIT = 1000
+
+
+class ReplayRunNotFound(LookupError):
+    """The warehouse holds no replay run with the requested id."""
+
+    def __init__(self, run_id: str, warehouse: Path) -> None:
+        super().__init__(f"no replay run with id {run_id!r} in {warehouse}")
+        self.run_id = run_id
+
+
+class WarehouseMissing(FileNotFoundError):
+    """The data dir has no warehouse yet, so it holds no replay run to report on."""
+
+    def __init__(self, warehouse: Path) -> None:
+        super().__init__(f"no warehouse at {warehouse}: run `convo-etl replay` first")
+
+
+def default_report_path(data_dir: Path, run_id: str) -> Path:
+    """Where a run's report goes unless told otherwise: <data-dir>/reports/replay-<run_id>.html."""
+    return data_dir / "reports" / f"replay-{run_id}.html"
+
+
+def _query(
+    connection: duckdb.DuckDBPyConnection, sql_name: str, params: dict[str, Any]
+) -> list[dict[str, Any]]:
+    cursor = connection.execute(sql_text(sql_name), params)
+    columns = [column[0] for column in cursor.description]
+    return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+
+
+def read_report_model(
+    connection: duckdb.DuckDBPyConnection,
+    run_id: str,
+    warehouse: Path,
+    table_rows_limit: int = TABLE_ROWS_LIMIT,
+) -> ReportModel:
+    """Run the report queries for one run and build its model; an unknown id raises."""
+    params = {"run_id": run_id}
+    runs = _query(connection, "replay_report_run.sql", params)
+    if not runs:
+        raise ReplayRunNotFound(run_id, warehouse)
+    return build_report_model(
+        runs[0],
+        run_summary(connection, run_id),
+        _query(connection, "replay_report_metrics.sql", params),
+        _query(connection, "replay_report_rows.sql", {**params, "limit": table_rows_limit}),
+        _query(connection, "replay_report_events.sql", params),
+    )
+
+
+def write_text_atomically(path: Path, text: str) -> Path:
+    """Write text through a temp file in the same directory and rename it: never a half page."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as temp:
+            temp.write(text)
+        os.replace(temp_name, path)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_replay_report(
+    data_dir: Path,
+    run_id: str,
+    output: Path | None = None,
+    table_rows_limit: int = TABLE_ROWS_LIMIT,
+) -> Path:
+    """Write the report of run_id from the data dir's warehouse and return the file's path."""
+    warehouse = warehouse_path(data_dir)
+    if not warehouse.exists():
+        raise WarehouseMissing(warehouse)
+    with open_warehouse(data_dir, read_only=True) as connection:
+        model = read_report_model(connection, run_id, warehouse, table_rows_limit)
+    return write_text_atomically(
+        output or default_report_path(data_dir, run_id), render_report_html(model)
+    )

@@ -1,0 +1,140 @@
+"""Open the DuckDB warehouse with its tables and views, and merge export batches into it.
+
+Every merge runs in one transaction, so a run killed at any point leaves each batch either
+fully in or fully out; re-merging the same batch leaves the same rows. A merge reads the batch's
+Arrow tables in place (``con.register``) rather than its Parquet parts: the flow already holds
+them in memory, and reading the parts back would only add decoding; both hold the same rows.
+A connection is for one thread at a time (use ``con.cursor()`` per thread).
+"""
+
+import os
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from transform.export_runs import export_failures_table, export_run_table
+from transform.schemas import CONTENT_CHUNKS, CONVERSATIONS, ENTRIES
+
+SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
+WAREHOUSE_FILE = "warehouse.duckdb"
+
+
+class WarehouseLocked(RuntimeError):
+    """Another process holds the warehouse file open for writing."""
+
+
+def sql_text(name: str) -> str:
+    """The text of ``sql/<name>``."""
+    return (SQL_DIR / name).read_text(encoding="utf-8")
+
+
+def warehouse_path(data_dir: str | os.PathLike[str]) -> Path:
+    """Where the warehouse of a data directory lives."""
+    return Path(data_dir) / WAREHOUSE_FILE
+
+
+def open_warehouse(
+    data_dir: str | os.PathLike[str], read_only: bool = False
+) -> duckdb.DuckDBPyConnection:
+    """Connect to ``<data_dir>/warehouse.duckdb`` with every table and view in place (UTC)."""
+    path = warehouse_path(data_dir)
+    if read_only and not path.exists():
+        raise FileNotFoundError(f"no warehouse at {path}: run an export first")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        con = duckdb.connect(str(path), read_only=read_only)
+    except duckdb.IOException as error:
+        if "lock" in str(error).lower():
+            raise WarehouseLocked(
+                f"warehouse {path} is locked by another process; wait for it to finish"
+            ) from None
+        raise
+    con.execute("SET TimeZone = 'UTC'")
+    if not read_only:
+        for name in ("schema.sql", "replay_schema.sql", "views.sql"):
+            if (SQL_DIR / name).exists():
+                con.execute(sql_text(name))
+    return con
+
+
+def merge_export_batch(
+    con: duckdb.DuckDBPyConnection,
+    conversations: pa.Table,
+    entries: pa.Table,
+    messages: pa.Table,
+    chunks: pa.Table,
+) -> None:
+    """Upsert a batch's conversations and replace their entries, messages and chunks, atomically.
+
+    Every conversation in ``conversations`` counts as fully re-fetched: its stored entries,
+    messages and chunks are replaced by the batch's (possibly none).
+    """
+    batch = {
+        "batch_conversations": _checked(conversations, CONVERSATIONS, "conversations"),
+        "batch_entries": _checked(entries, ENTRIES, "entries"),
+        "batch_messages": _checked(messages, ENTRIES, "messages"),
+        "batch_chunks": _checked(chunks, CONTENT_CHUNKS, "chunks"),
+    }
+    ids = conversations.column("id")
+    for name, table in (("entries", entries), ("messages", messages), ("chunks", chunks)):
+        outside = pc.filter(
+            table.column("conversation_id"), pc.invert(pc.is_in(table["conversation_id"], ids))
+        )
+        if len(outside):
+            raise ValueError(
+                f"{name} of conversation {outside[0]} are in the batch without the conversation"
+            )
+    _run_in_transaction(con, batch, ("merge_conversations.sql", "merge_entries.sql"))
+
+
+def record_export_run(con: duckdb.DuckDBPyConnection, run: Mapping[str, Any]) -> None:
+    """Insert or replace an export run's row (keys: the export_runs columns, run_id required)."""
+    if not run.get("run_id"):
+        raise ValueError("an export run needs a run_id")
+    _run_in_transaction(con, {"batch_export_run": export_run_table(run)}, ("merge_export_run.sql",))
+
+
+def record_export_failures(
+    con: duckdb.DuckDBPyConnection, failures: Sequence[Mapping[str, Any]]
+) -> None:
+    """Record failures (keys: the export_failures columns); the same failure twice is one row."""
+    if failures:
+        table = export_failures_table(failures)
+        _run_in_transaction(con, {"batch_export_failures": table}, ("merge_export_failures.sql",))
+
+
+def stored_updated_at(con: duckdb.DuckDBPyConnection) -> dict[str, datetime]:
+    """Each stored conversation's updated_at (UTC): what an incremental run compares against."""
+    return dict(con.execute(sql_text("stored_updated_at.sql")).fetchall())
+
+
+def _checked(table: pa.Table, schema: pa.Schema, name: str) -> pa.Table:
+    """The table itself, if it has the export schema the SQL expects."""
+    if not table.schema.equals(schema):
+        raise ValueError(f"the {name} table does not have the schema of transform.schemas")
+    return table
+
+
+def _run_in_transaction(
+    con: duckdb.DuckDBPyConnection, relations: Mapping[str, pa.Table], sql_files: Sequence[str]
+) -> None:
+    """Expose ``relations`` under their names and run the SQL files in one transaction."""
+    for name, table in relations.items():
+        con.register(name, table)
+    try:
+        con.begin()
+        try:
+            for sql_file in sql_files:
+                con.execute(sql_text(sql_file))
+            con.commit()
+        except BaseException:
+            con.rollback()
+            raise
+    finally:
+        for name in relations:
+            con.unregister(name)

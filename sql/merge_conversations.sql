@@ -1,0 +1,19 @@
+-- Upsert the batch's conversations (registered as batch_conversations). A conversation already
+-- in the warehouse keeps its first_export_run; every other column takes the batch's value.
+INSERT INTO conversations BY NAME
+SELECT * FROM batch_conversations
+QUALIFY row_number() OVER (PARTITION BY id ORDER BY updated_at DESC NULLS LAST) = 1
+ON CONFLICT (id) DO UPDATE SET
+    kind = excluded.kind,
+    model = excluded.model,
+    agent_id = excluded.agent_id,
+    name = excluded.name,
+    description = excluded.description,
+    instructions = excluded.instructions,
+    tools = excluded.tools,
+    completion_args = excluded.completion_args,
+    metadata = excluded.metadata,
+    created_at = excluded.created_at,
+    updated_at = excluded.updated_at,
+    raw = excluded.raw,
+    last_export_run = excluded.last_export_run;

@@ -1,0 +1,126 @@
+-- Export tables of the warehouse. Applied on every open: CREATE ... IF NOT EXISTS only.
+-- Column order and types follow transform/schemas.py; JSON columns hold the API's JSON as sent.
+
+-- One row per conversation, as last listed or fetched.
+CREATE TABLE IF NOT EXISTS conversations (
+    id               VARCHAR PRIMARY KEY,
+    kind             VARCHAR,          -- 'model' or 'agent'
+    model            VARCHAR,
+    agent_id         VARCHAR,
+    name             VARCHAR,
+    description      VARCHAR,
+    instructions     VARCHAR,
+    tools            JSON,
+    completion_args  JSON,
+    metadata         JSON,
+    created_at       TIMESTAMPTZ,
+    updated_at       TIMESTAMPTZ,
+    raw              JSON NOT NULL,    -- the conversation object exactly as received
+    first_export_run VARCHAR NOT NULL, -- the run that first exported it (kept on re-export)
+    last_export_run  VARCHAR NOT NULL  -- the run that last fetched it
+);
+
+-- One row per history entry, in append order (position counts from 0).
+CREATE TABLE IF NOT EXISTS entries (
+    conversation_id     VARCHAR NOT NULL,
+    id                  VARCHAR NOT NULL,
+    position            INTEGER NOT NULL,
+    type                VARCHAR,       -- message.input, message.output, function.call, ...
+    role                VARCHAR,
+    text                VARCHAR,       -- messages only: the string content or its text chunks joined
+    content             JSON,          -- messages only: string or chunk list, as sent
+    created_at          TIMESTAMPTZ,
+    completed_at        TIMESTAMPTZ,
+    model               VARCHAR,
+    agent_id            VARCHAR,
+    prefix              BOOLEAN,
+    tool_call_id        VARCHAR,
+    name                VARCHAR,       -- function or built-in tool name
+    arguments           JSON,          -- a string argument stays a JSON string
+    result              VARCHAR,
+    info                JSON,
+    previous_agent_id   VARCHAR,
+    previous_agent_name VARCHAR,
+    next_agent_id       VARCHAR,
+    next_agent_name     VARCHAR,
+    raw                 JSON NOT NULL, -- the entry exactly as received
+    export_run          VARCHAR NOT NULL,
+    PRIMARY KEY (conversation_id, id)
+);
+
+-- One row per entry of the messages endpoint (message.input / message.output only).
+CREATE TABLE IF NOT EXISTS messages (
+    conversation_id     VARCHAR NOT NULL,
+    id                  VARCHAR NOT NULL,
+    position            INTEGER NOT NULL,
+    type                VARCHAR,
+    role                VARCHAR,
+    text                VARCHAR,
+    content             JSON,
+    created_at          TIMESTAMPTZ,
+    completed_at        TIMESTAMPTZ,
+    model               VARCHAR,
+    agent_id            VARCHAR,
+    prefix              BOOLEAN,
+    tool_call_id        VARCHAR,
+    name                VARCHAR,
+    arguments           JSON,
+    result              VARCHAR,
+    info                JSON,
+    previous_agent_id   VARCHAR,
+    previous_agent_name VARCHAR,
+    next_agent_id       VARCHAR,
+    next_agent_name     VARCHAR,
+    raw                 JSON NOT NULL,
+    export_run          VARCHAR NOT NULL,
+    PRIMARY KEY (conversation_id, id)
+);
+
+-- One row per chunk of list-valued content of a history entry.
+CREATE TABLE IF NOT EXISTS content_chunks (
+    conversation_id VARCHAR NOT NULL,
+    entry_id        VARCHAR NOT NULL,
+    chunk_index     INTEGER NOT NULL,
+    type            VARCHAR,           -- text, image_url, document_url, tool_file, tool_reference, thinking
+    text            VARCHAR,           -- text chunks; thinking chunks: their inner text joined
+    url             VARCHAR,           -- image_url (string or .url), document_url, tool_reference url
+    tool            VARCHAR,
+    title           VARCHAR,
+    file_id         VARCHAR,
+    file_name       VARCHAR,
+    file_type       VARCHAR,
+    document_name   VARCHAR,
+    raw             JSON NOT NULL,
+    export_run      VARCHAR NOT NULL,
+    PRIMARY KEY (conversation_id, entry_id, chunk_index)
+);
+
+-- One row per export run: what it listed, fetched, skipped and wrote.
+CREATE TABLE IF NOT EXISTS export_runs (
+    run_id           VARCHAR PRIMARY KEY,
+    started_at       TIMESTAMPTZ,
+    finished_at      TIMESTAMPTZ,
+    status           VARCHAR,
+    mode             VARCHAR,          -- incremental, full or ids
+    listed           BIGINT,
+    fetched          BIGINT,
+    unchanged        BIGINT,
+    failed           BIGINT,
+    deleted          BIGINT,
+    entries_written  BIGINT,
+    messages_written BIGINT,
+    requests         BIGINT,
+    retries          BIGINT,
+    duration_s       DOUBLE,
+    base_url         VARCHAR           -- never carries the API key
+);
+
+-- Every conversation (or list page) a run could not fetch, and why.
+CREATE TABLE IF NOT EXISTS export_failures (
+    run_id          VARCHAR NOT NULL,
+    conversation_id VARCHAR,           -- null for a failure not tied to one conversation
+    endpoint        VARCHAR NOT NULL,  -- list, get, history or messages
+    status          INTEGER,           -- HTTP status; null for a transport error
+    reason          VARCHAR,
+    failed_at       TIMESTAMPTZ
+);

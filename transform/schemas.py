@@ -1,0 +1,108 @@
+"""The explicit Arrow schema of every export table, so Parquet parts and DuckDB agree on types.
+
+JSON-valued columns are JSON text in Arrow ``string`` columns; DuckDB stores them as ``JSON``.
+Timestamps are microsecond UTC timestamps (DuckDB ``TIMESTAMPTZ``).
+"""
+
+import pyarrow as pa
+
+TIMESTAMP = pa.timestamp("us", tz="UTC")
+
+CONVERSATIONS = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("kind", pa.string()),
+        pa.field("model", pa.string()),
+        pa.field("agent_id", pa.string()),
+        pa.field("name", pa.string()),
+        pa.field("description", pa.string()),
+        pa.field("instructions", pa.string()),
+        pa.field("tools", pa.string()),
+        pa.field("completion_args", pa.string()),
+        pa.field("metadata", pa.string()),
+        pa.field("created_at", TIMESTAMP),
+        pa.field("updated_at", TIMESTAMP),
+        pa.field("raw", pa.string(), nullable=False),
+        pa.field("first_export_run", pa.string(), nullable=False),
+        pa.field("last_export_run", pa.string(), nullable=False),
+    ]
+)
+
+ENTRIES = pa.schema(
+    [
+        pa.field("conversation_id", pa.string(), nullable=False),
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("position", pa.int32(), nullable=False),
+        pa.field("type", pa.string()),
+        pa.field("role", pa.string()),
+        pa.field("text", pa.string()),
+        pa.field("content", pa.string()),
+        pa.field("created_at", TIMESTAMP),
+        pa.field("completed_at", TIMESTAMP),
+        pa.field("model", pa.string()),
+        pa.field("agent_id", pa.string()),
+        pa.field("prefix", pa.bool_()),
+        pa.field("tool_call_id", pa.string()),
+        pa.field("name", pa.string()),
+        pa.field("arguments", pa.string()),
+        pa.field("result", pa.string()),
+        pa.field("info", pa.string()),
+        pa.field("previous_agent_id", pa.string()),
+        pa.field("previous_agent_name", pa.string()),
+        pa.field("next_agent_id", pa.string()),
+        pa.field("next_agent_name", pa.string()),
+        pa.field("raw", pa.string(), nullable=False),
+        pa.field("export_run", pa.string(), nullable=False),
+    ]
+)
+
+CONTENT_CHUNKS = pa.schema(
+    [
+        pa.field("conversation_id", pa.string(), nullable=False),
+        pa.field("entry_id", pa.string(), nullable=False),
+        pa.field("chunk_index", pa.int32(), nullable=False),
+        pa.field("type", pa.string()),
+        pa.field("text", pa.string()),
+        pa.field("url", pa.string()),
+        pa.field("tool", pa.string()),
+        pa.field("title", pa.string()),
+        pa.field("file_id", pa.string()),
+        pa.field("file_name", pa.string()),
+        pa.field("file_type", pa.string()),
+        pa.field("document_name", pa.string()),
+        pa.field("raw", pa.string(), nullable=False),
+        pa.field("export_run", pa.string(), nullable=False),
+    ]
+)
+
+EXPORT_RUNS = pa.schema(
+    [
+        pa.field("run_id", pa.string(), nullable=False),
+        pa.field("started_at", TIMESTAMP),
+        pa.field("finished_at", TIMESTAMP),
+        pa.field("status", pa.string()),
+        pa.field("mode", pa.string()),
+        pa.field("listed", pa.int64()),
+        pa.field("fetched", pa.int64()),
+        pa.field("unchanged", pa.int64()),
+        pa.field("failed", pa.int64()),
+        pa.field("deleted", pa.int64()),
+        pa.field("entries_written", pa.int64()),
+        pa.field("messages_written", pa.int64()),
+        pa.field("requests", pa.int64()),
+        pa.field("retries", pa.int64()),
+        pa.field("duration_s", pa.float64()),
+        pa.field("base_url", pa.string()),
+    ]
+)
+
+EXPORT_FAILURES = pa.schema(
+    [
+        pa.field("run_id", pa.string(), nullable=False),
+        pa.field("conversation_id", pa.string()),
+        pa.field("endpoint", pa.string(), nullable=False),
+        pa.field("status", pa.int32()),
+        pa.field("reason", pa.string()),
+        pa.field("failed_at", TIMESTAMP),
+    ]
+)
