@@ -89,14 +89,14 @@ def merge_export_batch(
             raise ValueError(
                 f"{name} of conversation {outside[0]} are in the batch without the conversation"
             )
-    _run_in_transaction(con, batch, ("merge_conversations.sql", "merge_entries.sql"))
+    run_in_transaction(con, batch, ("merge_conversations.sql", "merge_entries.sql"))
 
 
 def record_export_run(con: duckdb.DuckDBPyConnection, run: Mapping[str, Any]) -> None:
     """Insert or replace an export run's row (keys: the export_runs columns, run_id required)."""
     if not run.get("run_id"):
         raise ValueError("an export run needs a run_id")
-    _run_in_transaction(con, {"batch_export_run": export_run_table(run)}, ("merge_export_run.sql",))
+    run_in_transaction(con, {"batch_export_run": export_run_table(run)}, ("merge_export_run.sql",))
 
 
 def record_export_failures(
@@ -105,7 +105,7 @@ def record_export_failures(
     """Record failures (keys: the export_failures columns); the same failure twice is one row."""
     if failures:
         table = export_failures_table(failures)
-        _run_in_transaction(con, {"batch_export_failures": table}, ("merge_export_failures.sql",))
+        run_in_transaction(con, {"batch_export_failures": table}, ("merge_export_failures.sql",))
 
 
 def stored_updated_at(con: duckdb.DuckDBPyConnection) -> dict[str, datetime]:
@@ -120,7 +120,7 @@ def _checked(table: pa.Table, schema: pa.Schema, name: str) -> pa.Table:
     return table
 
 
-def _run_in_transaction(
+def run_in_transaction(
     con: duckdb.DuckDBPyConnection, relations: Mapping[str, pa.Table], sql_files: Sequence[str]
 ) -> None:
     """Expose ``relations`` under their names and run the SQL files in one transaction."""

@@ -1,0 +1,118 @@
+"""How close `convo-etl replay` gets to the latency bound, next to a bare httpx-sse loop.
+
+Both replay the same 1,000 streamed prompts at 32 in flight against one emulator running in
+its own process (with per-request latency and a per-token delay). The bound is what 32 perfect
+clients would need: the sum of every stream's server time divided by 32.
+"""
+
+import asyncio
+import os
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="convo-etl-bench-prefect-"))
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("MISTRAL_API_KEY", "bench-key")
+
+import httpx
+from httpx_sse import aconnect_sse
+
+from emulator.config import EmulatorConfig
+from emulator.replies import reply_pieces, reply_text
+from emulator.server import spawn_emulator
+from flows.replay import replay_flow
+
+ROWS = 1_000
+IN_FLIGHT = 32
+LATENCY_MS = 50.0
+TOKEN_DELAY_MS = 5.0
+MODEL = "mistral-small-latest"
+
+
+def bench_prompts() -> list[str]:
+    """Distinct prompts, so every reply differs (and so does its length)."""
+    return [
+        f"Prompt {n}: explain item {n * 7919 % 1000} of the catalogue briefly." for n in range(ROWS)
+    ]
+
+
+def write_prompt_csv(prompts: list[str], path: Path) -> None:
+    """The prompt set as the replay reads it."""
+    path.write_text("prompt\n" + "".join(f"{p}\n" for p in prompts), encoding="utf-8")
+
+
+def latency_bound_s(prompts: list[str]) -> tuple[float, float]:
+    """(latency + tokens x token delay) x rows / in-flight, with the mean token count per reply.
+
+    A stream of n deltas has n + 2 frames and n + 1 waits between them.
+    """
+    waits = [len(reply_pieces(reply_text(p))) + 1 for p in prompts]
+    server_ms = sum(LATENCY_MS + w * TOKEN_DELAY_MS for w in waits)
+    return server_ms / 1000.0 / IN_FLIGHT, sum(waits) / len(waits) - 1
+
+
+async def bare_sse_loop(url: str, prompts: list[str]) -> tuple[float, int]:
+    """Stream every prompt with httpx + httpx-sse and nothing else; returns (seconds, ok)."""
+    slots = asyncio.Semaphore(IN_FLIGHT)
+    limits = httpx.Limits(max_connections=IN_FLIGHT, max_keepalive_connections=IN_FLIGHT)
+    headers = {"Authorization": f"Bearer {os.environ['MISTRAL_API_KEY']}"}
+    async with httpx.AsyncClient(base_url=url, limits=limits, headers=headers) as client:
+
+        async def one(prompt: str) -> bool:
+            async with slots:
+                body = {"inputs": prompt, "model": MODEL, "stream": True}
+                text = []
+                async with aconnect_sse(client, "POST", "/v1/conversations", json=body) as source:
+                    async for sse in source.aiter_sse():
+                        if sse.event == "message.output.delta":
+                            text.append(sse.json()["content"])
+                return "".join(text) == reply_text(prompt)
+
+        started = time.perf_counter()
+        results = await asyncio.gather(*(one(p) for p in prompts))
+        return time.perf_counter() - started, sum(results)
+
+
+async def replay_run(csv_path: Path, data_dir: Path, url: str, run_id: str) -> tuple[float, int]:
+    """One replay flow run; returns (seconds, ok rows)."""
+    started = time.perf_counter()
+    summary = await replay_flow(
+        str(csv_path),
+        str(data_dir),
+        base_url=url,
+        run_id=run_id,
+        concurrency=IN_FLIGHT,
+        model=MODEL,
+    )
+    return time.perf_counter() - started, summary.ok
+
+
+def main() -> None:
+    """Warm Prefect up, then time the replay and the bare loop on the same emulator."""
+    prompts = bench_prompts()
+    bound_s, mean_tokens = latency_bound_s(prompts)
+    config = EmulatorConfig(conversations=1, latency_ms=LATENCY_MS, token_delay_ms=TOKEN_DELAY_MS)
+    with tempfile.TemporaryDirectory() as work, spawn_emulator(config) as emu:
+        root = Path(work)
+        csv_path, warm_path = root / "prompts.csv", root / "warm.csv"
+        write_prompt_csv(prompts, csv_path)
+        write_prompt_csv(prompts[:1], warm_path)
+        # The first flow call starts Prefect's temporary server: keep that out of the timing.
+        asyncio.run(replay_run(warm_path, root / "warm", emu.url, "warm-up"))
+        replay_s, replay_ok = asyncio.run(replay_run(csv_path, root / "data", emu.url, "bench"))
+        bare_s, bare_ok = asyncio.run(bare_sse_loop(emu.url, prompts))
+    print(
+        f"rows {ROWS}, in flight {IN_FLIGHT}, latency {LATENCY_MS:.0f} ms, "
+        f"token delay {TOKEN_DELAY_MS:.0f} ms, mean tokens per reply {mean_tokens:.1f}"
+    )
+    print(f"latency bound          {bound_s:6.2f} s")
+    print(f"bare httpx-sse loop    {bare_s:6.2f} s  ({bare_s / bound_s:.2f}x bound, {bare_ok} ok)")
+    print(
+        f"convo-etl replay       {replay_s:6.2f} s  ({replay_s / bound_s:.2f}x bound, "
+        f"{replay_s / bare_s:.2f}x bare loop, {replay_ok} ok)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,59 @@
+-- Replay tables: one row per run, one per (run, CSV row, repeat), one per SSE event.
+-- Keys are enforced by the merge (delete then insert per batch), not by constraints.
+
+CREATE TABLE IF NOT EXISTS replay_runs (
+    run_id VARCHAR NOT NULL,
+    started_at TIMESTAMPTZ NOT NULL,
+    finished_at TIMESTAMPTZ,
+    source_file VARCHAR NOT NULL,
+    rows BIGINT NOT NULL,
+    repeat INTEGER NOT NULL,
+    ok BIGINT,
+    errors BIGINT,
+    stream BOOLEAN NOT NULL,
+    base_url VARCHAR NOT NULL,
+    options JSON NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS replay_results (
+    run_id VARCHAR NOT NULL,
+    row_id VARCHAR NOT NULL,
+    repeat_index INTEGER NOT NULL,
+    row_number INTEGER NOT NULL,
+    mode VARCHAR NOT NULL,
+    source_conversation_id VARCHAR,
+    from_entry_id VARCHAR,
+    conversation_id VARCHAR,
+    status VARCHAR NOT NULL,
+    error VARCHAR,
+    recovered BOOLEAN NOT NULL,
+    attempts INTEGER NOT NULL,
+    output_text VARCHAR,
+    output_entry_id VARCHAR,
+    prompt_tokens BIGINT,
+    completion_tokens BIGINT,
+    total_tokens BIGINT,
+    ttft_ms DOUBLE,
+    latency_ms DOUBLE,
+    events INTEGER NOT NULL,
+    started_at TIMESTAMPTZ NOT NULL,
+    finished_at TIMESTAMPTZ NOT NULL,
+    stream BOOLEAN NOT NULL,
+    prompt VARCHAR NOT NULL,
+    model VARCHAR,
+    agent_id VARCHAR,
+    thread VARCHAR,
+    extra JSON NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS replay_events (
+    run_id VARCHAR NOT NULL,
+    row_id VARCHAR NOT NULL,
+    repeat_index INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    attempt INTEGER NOT NULL,
+    event_type VARCHAR NOT NULL,
+    received_at TIMESTAMPTZ NOT NULL,
+    elapsed_ms DOUBLE NOT NULL,
+    data JSON NOT NULL
+);
