@@ -1,6 +1,83 @@
-"""`convo-etl emulator`: serve the local emulator (placeholder until the emulator lands)."""
+"""`convo-etl emulator`: serve the local Conversations API emulator in the foreground."""
+
+import signal
+import sys
+import time
+from typing import Annotated
+
+import typer
+
+from emulator.app import build_app
+from emulator.config import EmulatorConfig
+from emulator.server import API_KEY_ENV, HOST, bind_loopback, url_of, uvicorn_server
+from emulator.store import ConversationStore
 
 
-def emulator_command() -> None:
-    """Serve the emulator."""
-    raise SystemExit("not built yet")
+def _ignore_signal(signum: int, frame: object) -> None:
+    """uvicorn re-raises the signal that stopped it; after a clean shutdown it is moot."""
+
+
+def emulator_command(
+    port: Annotated[
+        int, typer.Option(min=0, max=65535, help="Port on 127.0.0.1 (0: any free port).")
+    ] = 8000,
+    conversations: Annotated[
+        int, typer.Option(min=0, help="Synthetic conversations to serve.")
+    ] = 50,
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic data.")] = 0,
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            envvar=API_KEY_ENV,
+            show_default=False,
+            help="Only this bearer token is accepted (default: any non-empty token).",
+        ),
+    ] = None,
+    latency_ms: Annotated[float, typer.Option(min=0, help="Delay added to every request.")] = 0.0,
+    token_delay_ms: Annotated[
+        float, typer.Option(min=0, help="Delay between streamed events (a completion's pace).")
+    ] = 0.0,
+    rps: Annotated[
+        float | None,
+        typer.Option(min=0.001, show_default=False, help="Requests per second before 429s."),
+    ] = None,
+    fault_rate: Annotated[
+        float, typer.Option(min=0, max=1, help="Fraction of requests answered 429/500/502/503.")
+    ] = 0.0,
+    stream_cut_rate: Annotated[
+        float, typer.Option(min=0, max=1, help="Fraction of streams cut before their end.")
+    ] = 0.0,
+) -> None:
+    """Serve the emulator of the Conversations API on 127.0.0.1 until SIGTERM or Ctrl-C."""
+    config = EmulatorConfig(
+        conversations=conversations,
+        seed=seed,
+        api_key=api_key,
+        latency_ms=latency_ms,
+        token_delay_ms=token_delay_ms,
+        rps=rps,
+        fault_rate=fault_rate,
+        stream_cut_rate=stream_cut_rate,
+    )
+    started = time.perf_counter()
+    store = ConversationStore(config.conversations, config.seed)
+    try:
+        sock = bind_loopback(port)
+    except OSError as error:
+        print(
+            f"convo-etl emulator: cannot listen on {HOST}:{port}: {error.strerror}", file=sys.stderr
+        )
+        raise typer.Exit(1) from None
+    elapsed = time.perf_counter() - started
+    print(
+        f"Emulator serving {conversations} conversations (seed {seed}) at {url_of(sock)}",
+        flush=True,
+    )
+    print(f"synthetic data ready in {elapsed:.2f} s; stop with Ctrl-C or SIGTERM", file=sys.stderr)
+    signal.signal(signal.SIGTERM, _ignore_signal)
+    signal.signal(signal.SIGINT, _ignore_signal)
+    try:
+        uvicorn_server(build_app(store, config)).run(sockets=[sock])
+    finally:
+        sock.close()
+    print("emulator stopped", file=sys.stderr)

@@ -1,9 +1,11 @@
 """Shared fixtures: an isolated Prefect home, one Prefect test server per session, data dirs."""
 
+import contextlib
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 # Prefect reads its settings at import time: isolate it before anything imports prefect.
 _PREFECT_HOME = tempfile.mkdtemp(prefix="convo-etl-prefect-")
@@ -15,6 +17,9 @@ os.environ.pop("MISTRAL_BASE_URL", None)
 os.environ.pop("CONVO_ETL_DATA_DIR", None)
 
 import pytest  # noqa: E402
+
+if TYPE_CHECKING:
+    from emulator.server import RunningEmulator
 
 
 @pytest.fixture(scope="session")
@@ -32,3 +37,30 @@ def data_dir(tmp_path: Path) -> Path:
     path = tmp_path / "data"
     path.mkdir()
     return path
+
+
+@pytest.fixture(scope="session")
+def emulator() -> "Iterator[RunningEmulator]":
+    """One emulator for the session (60 conversations, seed 7, no latency): read-only scenarios."""
+    from emulator.config import EmulatorConfig
+    from emulator.server import running_emulator
+
+    with running_emulator(EmulatorConfig(conversations=60, seed=7)) as running:
+        yield running
+
+
+@pytest.fixture
+def make_emulator() -> "Iterator[Callable[..., RunningEmulator]]":
+    """A factory of fresh emulators for one test: `make_emulator(conversations=5, fault_rate=0.3)`.
+
+    Keyword arguments are EmulatorConfig fields; every emulator made is stopped at teardown.
+    """
+    from emulator.config import EmulatorConfig
+    from emulator.server import running_emulator
+
+    with contextlib.ExitStack() as stack:
+
+        def make(**knobs: object) -> "RunningEmulator":
+            return stack.enter_context(running_emulator(EmulatorConfig(**knobs)))
+
+        yield make

@@ -1,0 +1,85 @@
+"""The SSE events a streamed turn sends, built from the same outputs a non-streamed turn returns."""
+
+import orjson
+
+from emulator.replies import reply_pieces
+
+_ARGUMENT_PIECES = 3
+
+
+def _message_events(entry: dict, base: dict) -> list[tuple[str, dict]]:
+    head = base | {"id": entry["id"]}
+    tail = {"model": entry["model"], "agent_id": entry["agent_id"], "role": "assistant"}
+    content = entry["content"]
+    chunks = [{"type": "text", "text": content}] if isinstance(content, str) else content
+    events = []
+    for index, chunk in enumerate(chunks):
+        pieces = reply_pieces(chunk["text"]) if chunk.get("type") == "text" else [chunk]
+        for piece in pieces:
+            data = head | {"content_index": index} | tail | {"content": piece}
+            events.append(("message.output.delta", {"type": "message.output.delta"} | data))
+    return events
+
+
+def _function_call_events(entry: dict, base: dict) -> list[tuple[str, dict]]:
+    arguments = entry["arguments"]
+    size = -(-len(arguments) // _ARGUMENT_PIECES)
+    pieces = [arguments[start : start + size] for start in range(0, len(arguments), size)]
+    head = {"type": "function.call.delta"} | base | {"id": entry["id"]}
+    head |= {"model": entry["model"], "agent_id": entry["agent_id"], "name": entry["name"]}
+    head["tool_call_id"] = entry["tool_call_id"]
+    return [("function.call.delta", head | {"arguments": piece}) for piece in pieces]
+
+
+def _tool_events(entry: dict, base: dict) -> list[tuple[str, dict]]:
+    head = base | {"id": entry["id"], "name": entry["name"]}
+    started = {"type": "tool.execution.started"} | head | {"arguments": entry["arguments"]}
+    done = {"type": "tool.execution.done"} | head | {"info": entry["info"]}
+    return [("tool.execution.started", started), ("tool.execution.done", done)]
+
+
+def _handoff_events(entry: dict, base: dict) -> list[tuple[str, dict]]:
+    head = base | {"id": entry["id"]}
+    started = {"type": "agent.handoff.started"} | head
+    started |= {
+        "previous_agent_id": entry["previous_agent_id"],
+        "previous_agent_name": entry["previous_agent_name"],
+    }
+    done = {"type": "agent.handoff.done"} | head
+    done |= {"next_agent_id": entry["next_agent_id"], "next_agent_name": entry["next_agent_name"]}
+    return [("agent.handoff.started", started), ("agent.handoff.done", done)]
+
+
+_EVENTS_BY_ENTRY_TYPE = {
+    "message.output": _message_events,
+    "function.call": _function_call_events,
+    "tool.execution": _tool_events,
+    "agent.handoff": _handoff_events,
+}
+
+
+def response_events(
+    conversation_id: str, outputs: list[dict], usage: dict, created_at: str
+) -> list[tuple[str, dict]]:
+    """The (event type, data) sequence of a streamed turn, from started to done."""
+    events = [
+        (
+            "conversation.response.started",
+            {
+                "type": "conversation.response.started",
+                "created_at": created_at,
+                "conversation_id": conversation_id,
+            },
+        )
+    ]
+    for index, entry in enumerate(outputs):
+        base = {"created_at": created_at, "output_index": index}
+        events.extend(_EVENTS_BY_ENTRY_TYPE[entry["type"]](entry, base))
+    done = {"type": "conversation.response.done", "created_at": created_at, "usage": usage}
+    events.append(("conversation.response.done", done))
+    return events
+
+
+def encode_event(event_type: str, data: dict) -> bytes:
+    """One SSE frame: `event:` line, one-line JSON `data:` line, blank line."""
+    return b"event: " + event_type.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"

@@ -1,0 +1,133 @@
+"""A pure-ASGI wrapper for what comes before any operation: latency, auth, rate limit, faults.
+
+Faults and rate limits are decided here, before the handler, so a request turned away had
+no side effect and retrying it is safe, as with the real API.
+"""
+
+import asyncio
+import hmac
+import math
+import random
+import time
+
+import orjson
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from emulator.config import EmulatorConfig
+from emulator.responses import unauthorized_body
+from emulator.store import ConversationStore
+
+_JSON_HEADERS = [(b"content-type", b"application/json")]
+_FAULTS = (
+    (
+        429,
+        [(b"content-type", b"application/json")],
+        orjson.dumps(
+            {
+                "object": "error",
+                "message": "Rate limit exceeded",
+                "type": "rate_limited",
+                "param": None,
+                "code": "1300",
+            }
+        ),
+    ),
+    (
+        500,
+        [(b"content-type", b"application/json")],
+        orjson.dumps(
+            {
+                "object": "Error",
+                "message": "Internal server error",
+                "type": "internal_server_error",
+                "param": None,
+                "code": 3000,
+            }
+        ),
+    ),
+    # A gateway in front of the API answers 502 with HTML, not JSON.
+    (502, [(b"content-type", b"text/html")], b"<html><body><h1>502 Bad Gateway</h1></body></html>"),
+    (
+        503,
+        [(b"content-type", b"application/json")],
+        orjson.dumps({"object": "error", "message": "Service unavailable", "type": "unavailable"}),
+    ),
+)
+_RATE_LIMITED = orjson.dumps({"message": "Requests rate limit exceeded"})
+
+
+class _TokenBucket:
+    """Allows `rps` requests per second with bursts of up to one second's worth."""
+
+    def __init__(self) -> None:
+        self.tokens = 0.0
+        self.stamp = time.monotonic()
+        self.rate: float | None = None
+
+    def wait_needed(self, rate: float) -> float:
+        """0 if a request may pass now (and takes a token), else the seconds until one may."""
+        now = time.monotonic()
+        capacity = max(rate, 1.0)
+        if rate != self.rate:
+            self.rate, self.tokens = rate, capacity
+        self.tokens = min(capacity, self.tokens + (now - self.stamp) * rate)
+        self.stamp = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return 0.0
+        return (1.0 - self.tokens) / rate
+
+
+def _bearer_token(scope: Scope) -> bytes | None:
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            scheme, _, token = value.partition(b" ")
+            token = token.strip()
+            return token if scheme.lower() == b"bearer" and token else None
+    return None
+
+
+async def _send(send: Send, status: int, headers: list, body: bytes) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class Gate:
+    """Wraps the router: every HTTP request passes through here first."""
+
+    def __init__(self, app: ASGIApp, config: EmulatorConfig, store: ConversationStore) -> None:
+        self.app = app
+        self.config = config
+        self.store = store
+        self.chance = random.Random(f"{config.seed}:faults")
+        self.bucket = _TokenBucket()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Delay, then admit or turn the request away."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        config = self.config
+        if config.latency_ms > 0:
+            await asyncio.sleep(config.latency_ms / 1000)
+        token = _bearer_token(scope)
+        expected = config.api_key
+        if token is None or (
+            expected is not None and not hmac.compare_digest(token, expected.encode())
+        ):
+            self.store.record_rejection(401)
+            await _send(send, 401, _JSON_HEADERS, unauthorized_body())
+            return
+        if config.rps:
+            wait = self.bucket.wait_needed(config.rps)
+            if wait > 0:
+                self.store.record_rejection(429)
+                headers = [*_JSON_HEADERS, (b"retry-after", str(math.ceil(wait)).encode())]
+                await _send(send, 429, headers, _RATE_LIMITED)
+                return
+        if config.fault_rate > 0 and self.chance.random() < config.fault_rate:
+            status, headers, body = self.chance.choice(_FAULTS)
+            self.store.record_rejection(status)
+            await _send(send, status, headers, body)
+            return
+        await self.app(scope, receive, send)

@@ -1,0 +1,77 @@
+"""The deterministic 'model': reply, usage and agent step, all pure functions of the input text.
+
+Other packages' tests import these to compute what the emulator will answer.
+"""
+
+import hashlib
+import re
+
+from emulator.catalog import WORDS
+
+_PIECE = re.compile(r"\S+\s*")
+_SNIPPET_WORDS = 8
+_SNIPPET_CHARS = 80
+
+
+def _digest(text: str) -> bytes:
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=32).digest()
+
+
+def inputs_text(inputs: str | list[dict]) -> str:
+    """The text a turn's `inputs` carry: the string itself, or its message.input texts joined."""
+    if isinstance(inputs, str):
+        return inputs
+    texts = []
+    for entry in inputs:
+        if entry.get("type", "message.input") != "message.input":
+            continue
+        content = entry.get("content")
+        if isinstance(content, str):
+            texts.append(content)
+        elif isinstance(content, list):
+            texts.append(
+                "".join(
+                    chunk.get("text", "")
+                    for chunk in content
+                    if isinstance(chunk, dict) and chunk.get("type") == "text"
+                )
+            )
+    return "\n".join(texts)
+
+
+def reply_text(text: str) -> str:
+    """The assistant's reply to `text`: several words, always the same for the same text."""
+    digest = _digest(text)
+    count = 6 + digest[0] % 10
+    words = [WORDS[byte % len(WORDS)] for byte in digest[1 : 1 + count]]
+    body = " ".join(words)
+    snippet = " ".join(text.split()[:_SNIPPET_WORDS])[:_SNIPPET_CHARS]
+    if snippet:
+        return f"Noted: {snippet}. {body.capitalize()}."
+    return f"Noted. {body.capitalize()}."
+
+
+def reply_pieces(reply: str) -> list[str]:
+    """The reply split into the fragments a stream sends, one word (and its space) each."""
+    return _PIECE.findall(reply)
+
+
+def count_tokens(text: str) -> int:
+    """The emulator's token count: whitespace-separated words."""
+    return len(text.split())
+
+
+def usage_for(text: str) -> dict[str, int]:
+    """The usage block of a turn whose inputs carry `text`."""
+    prompt = count_tokens(text)
+    completion = count_tokens(reply_text(text))
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
+
+
+def agent_step(text: str) -> str:
+    """What an agent does before answering `text`: 'none', 'tool', 'handoff' or 'function'."""
+    return ("none", "tool", "handoff", "function")[_digest(text)[31] % 4]

@@ -1,0 +1,91 @@
+"""The emulator's response bodies: JSON with orjson, the API's error shapes, and the SSE stream."""
+
+import asyncio
+import secrets
+from collections.abc import Callable
+
+import orjson
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+JSON_TYPE = "application/json"
+
+
+def json_response(payload: object, status: int = 200, headers: dict | None = None) -> Response:
+    """A JSON response serialized with orjson."""
+    return Response(orjson.dumps(payload), status, headers, JSON_TYPE)
+
+
+def raw_json_response(body: bytes) -> Response:
+    """A 200 JSON response from an already serialized body."""
+    return Response(body, 200, None, JSON_TYPE)
+
+
+def api_error(status: int, message: str, error_type: str) -> Response:
+    """An error body as the API writes it: object, message, type, param, code."""
+    payload = {
+        "object": "error",
+        "message": message,
+        "type": error_type,
+        "param": None,
+        "code": 3000,
+    }
+    return json_response(payload, status)
+
+
+def not_found(what: str) -> Response:
+    """404 for an unknown conversation or entry."""
+    return api_error(404, f"{what} not found", "invalid_request_error")
+
+
+def conflict() -> Response:
+    """409 when a completion is already running on the conversation."""
+    message = "Conversation is being updated, concurrent requests are not supported"
+    return api_error(409, message, "invalid_request_error")
+
+
+def validation_error(details: list[dict]) -> Response:
+    """422 with an HTTPValidationError body."""
+    return json_response({"detail": details}, 422)
+
+
+def unauthorized_body() -> bytes:
+    """The 401 body; a fresh request id each time, as the API sends."""
+    return orjson.dumps({"message": "Unauthorized", "request_id": secrets.token_hex(16)})
+
+
+class EventStreamResponse:
+    """A text/event-stream answer: frames sent with `delay_s` between them, then `on_close()`.
+
+    `on_close` runs however the stream ends (complete, cut on purpose, or the client leaving),
+    which is what frees the conversation for its next turn.
+    """
+
+    def __init__(self, frames: list[bytes], delay_s: float, on_close: Callable[[], None]) -> None:
+        self.frames = frames
+        self.delay_s = delay_s
+        self.on_close = on_close
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Send the stream over ASGI."""
+        try:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200,
+                    "headers": [
+                        (b"content-type", b"text/event-stream; charset=utf-8"),
+                        (b"cache-control", b"no-cache"),
+                    ],
+                }
+            )
+            if self.delay_s <= 0:
+                await send({"type": "http.response.body", "body": b"".join(self.frames)})
+                return
+            for position, frame in enumerate(self.frames):
+                if position:
+                    await asyncio.sleep(self.delay_s)
+                await send({"type": "http.response.body", "body": frame, "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
+        finally:
+            self.on_close()
