@@ -47,6 +47,15 @@ def emulator_command(
     stream_cut_rate: Annotated[
         float, typer.Option(min=0, max=1, help="Fraction of streams cut before their end.")
     ] = 0.0,
+    stream_error_rate: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            max=1,
+            help="Fraction of completions that fail: a stream ends with "
+            "conversation.response.error, a plain request gets a 500.",
+        ),
+    ] = 0.0,
 ) -> None:
     """Serve the emulator of the Conversations API on 127.0.0.1 until SIGTERM or Ctrl-C."""
     config = EmulatorConfig(
@@ -58,6 +67,7 @@ def emulator_command(
         rps=rps,
         fault_rate=fault_rate,
         stream_cut_rate=stream_cut_rate,
+        stream_error_rate=stream_error_rate,
     )
     started = time.perf_counter()
     store = ConversationStore(config.conversations, config.seed)

@@ -15,6 +15,7 @@ class EmulatorConfig:
     rps: float | None = None
     fault_rate: float = 0.0
     stream_cut_rate: float = 0.0
+    stream_error_rate: float = 0.0
 
     def __repr__(self) -> str:
         """Show every knob but never the API key itself."""
@@ -23,5 +24,6 @@ class EmulatorConfig:
             f"EmulatorConfig(conversations={self.conversations}, seed={self.seed}, "
             f"api_key={key}, latency_ms={self.latency_ms}, token_delay_ms={self.token_delay_ms}, "
             f"rps={self.rps}, fault_rate={self.fault_rate}, "
-            f"stream_cut_rate={self.stream_cut_rate})"
+            f"stream_cut_rate={self.stream_cut_rate}, "
+            f"stream_error_rate={self.stream_error_rate})"
         )

@@ -5,6 +5,7 @@ import orjson
 from emulator.replies import reply_pieces
 
 _ARGUMENT_PIECES = 3
+DELTAS_BEFORE_ERROR = 3
 
 
 def _message_events(entry: dict, base: dict) -> list[tuple[str, dict]]:
@@ -58,25 +59,53 @@ _EVENTS_BY_ENTRY_TYPE = {
 }
 
 
+def _started_event(conversation_id: str, created_at: str) -> tuple[str, dict]:
+    data = {
+        "type": "conversation.response.started",
+        "created_at": created_at,
+        "conversation_id": conversation_id,
+    }
+    return ("conversation.response.started", data)
+
+
+def _output_events(outputs: list[dict], created_at: str) -> list[tuple[str, dict]]:
+    events = []
+    for index, entry in enumerate(outputs):
+        base = {"created_at": created_at, "output_index": index}
+        events.extend(_EVENTS_BY_ENTRY_TYPE[entry["type"]](entry, base))
+    return events
+
+
 def response_events(
     conversation_id: str, outputs: list[dict], usage: dict, created_at: str
 ) -> list[tuple[str, dict]]:
     """The (event type, data) sequence of a streamed turn, from started to done."""
-    events = [
-        (
-            "conversation.response.started",
-            {
-                "type": "conversation.response.started",
-                "created_at": created_at,
-                "conversation_id": conversation_id,
-            },
-        )
-    ]
-    for index, entry in enumerate(outputs):
-        base = {"created_at": created_at, "output_index": index}
-        events.extend(_EVENTS_BY_ENTRY_TYPE[entry["type"]](entry, base))
     done = {"type": "conversation.response.done", "created_at": created_at, "usage": usage}
-    events.append(("conversation.response.done", done))
+    return [
+        _started_event(conversation_id, created_at),
+        *_output_events(outputs, created_at),
+        ("conversation.response.done", done),
+    ]
+
+
+def failed_response_events(
+    conversation_id: str, outputs: list[dict], created_at: str, message: str, code: int
+) -> list[tuple[str, dict]]:
+    """A streamed turn that fails: started, its first few message deltas, then the error event."""
+    events = [_started_event(conversation_id, created_at)]
+    deltas = 0
+    for kind, data in _output_events(outputs, created_at):
+        if deltas == DELTAS_BEFORE_ERROR:
+            break
+        events.append((kind, data))
+        deltas += kind == "message.output.delta"
+    error = {
+        "type": "conversation.response.error",
+        "created_at": created_at,
+        "message": message,
+        "code": code,
+    }
+    events.append(("conversation.response.error", error))
     return events
 
 

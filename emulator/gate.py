@@ -14,7 +14,7 @@ import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from emulator.config import EmulatorConfig
-from emulator.responses import unauthorized_body
+from emulator.responses import SERVER_ERROR, unauthorized_body
 from emulator.store import ConversationStore
 
 _JSON_HEADERS = [(b"content-type", b"application/json")]
@@ -32,19 +32,7 @@ _FAULTS = (
             }
         ),
     ),
-    (
-        500,
-        [(b"content-type", b"application/json")],
-        orjson.dumps(
-            {
-                "object": "Error",
-                "message": "Internal server error",
-                "type": "internal_server_error",
-                "param": None,
-                "code": 3000,
-            }
-        ),
-    ),
+    (500, [(b"content-type", b"application/json")], orjson.dumps(SERVER_ERROR)),
     # A gateway in front of the API answers 502 with HTML, not JSON.
     (502, [(b"content-type", b"text/html")], b"<html><body><h1>502 Bad Gateway</h1></body></html>"),
     (

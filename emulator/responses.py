@@ -9,6 +9,15 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 JSON_TYPE = "application/json"
+SERVER_ERROR_MESSAGE = "Internal server error"
+SERVER_ERROR_CODE = 3000
+SERVER_ERROR = {
+    "object": "Error",
+    "message": SERVER_ERROR_MESSAGE,
+    "type": "internal_server_error",
+    "param": None,
+    "code": SERVER_ERROR_CODE,
+}
 
 
 def json_response(payload: object, status: int = 200, headers: dict | None = None) -> Response:
@@ -42,6 +51,11 @@ def conflict() -> Response:
     """409 when a completion is already running on the conversation."""
     message = "Conversation is being updated, concurrent requests are not supported"
     return api_error(409, message, "invalid_request_error")
+
+
+def server_error() -> Response:
+    """500 with the API's error body: a completion that failed."""
+    return json_response(SERVER_ERROR, 500)
 
 
 def validation_error(details: list[dict]) -> Response:

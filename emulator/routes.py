@@ -11,7 +11,7 @@ from starlette.responses import Response
 from starlette.routing import Route, Router
 
 from emulator.config import EmulatorConfig
-from emulator.events import encode_event, response_events
+from emulator.events import encode_event, failed_response_events, response_events
 from emulator.formats import entity_id, format_timestamp, now_micros
 from emulator.request_bodies import (
     APPEND_FIELDS,
@@ -22,11 +22,14 @@ from emulator.request_bodies import (
     decode_body,
 )
 from emulator.responses import (
+    SERVER_ERROR_CODE,
+    SERVER_ERROR_MESSAGE,
     EventStreamResponse,
     conflict,
     json_response,
     not_found,
     raw_json_response,
+    server_error,
     validation_error,
 )
 from emulator.store import ConversationStore
@@ -76,6 +79,16 @@ def _new_conversation(body: dict, conversation_id: str, now: str) -> dict:
     return meta
 
 
+def _stored_entries(turn: Turn, fails: bool) -> list[dict]:
+    """What a turn adds to its conversation: a failed one keeps its inputs but no answer.
+
+    Our reading of the API: the started event has already named the conversation, so that id
+    must resolve afterwards, and the inputs were accepted; only the answer failed. A client
+    that sends the turn again appends its inputs a second time, as it would with the API.
+    """
+    return turn.inputs if fails else turn.inputs + turn.outputs
+
+
 class ConversationsApi:
     """Handlers sharing the store, the live config and one seeded random source."""
 
@@ -83,6 +96,7 @@ class ConversationsApi:
         self.store = store
         self.config = config
         self.chance = random.Random(f"{config.seed}:streams")
+        self.failures = random.Random(f"{config.seed}:completion-errors")
 
     def router(self) -> Router:
         """A bare Starlette router: no middleware stack on the hot path."""
@@ -183,14 +197,17 @@ class ConversationsApi:
         body, stream, problems = await self._read_body(request, "start", "", START_FIELDS)
         if problems:
             return validation_error(problems)
+        fails = self._completion_fails()
+        if fails and not stream:
+            return server_error()
         now_us = now_micros()
         meta = _new_conversation(
             body, entity_id("conv", self.store.id_rng), format_timestamp(now_us)
         )
         turn = build_turn(meta, body["inputs"], now_us, self.store.id_rng)
         if body.get("store") is not False:
-            self.store.create(meta, turn.inputs + turn.outputs)
-        return await self._answer(meta["id"], turn, stream)
+            self.store.create(meta, _stored_entries(turn, fails))
+        return await self._answer(meta["id"], turn, stream, fails)
 
     async def append(self, request: Request) -> Response:
         """POST /v1/conversations/{id}: a new turn on an existing conversation."""
@@ -204,13 +221,16 @@ class ConversationsApi:
             return not_found(f"Conversation {conversation_id}")
         if self.store.is_busy(conversation_id):
             return conflict()
+        fails = self._completion_fails()
+        if fails and not stream:
+            return server_error()
         now_us = now_micros()
         turn = build_turn(
             self.store.conversation(conversation_id), body["inputs"], now_us, self.store.id_rng
         )
         if body.get("store", True):
-            self.store.extend(conversation_id, turn.inputs + turn.outputs, now_us)
-        return await self._answer(conversation_id, turn, stream)
+            self.store.extend(conversation_id, _stored_entries(turn, fails), now_us)
+        return await self._answer(conversation_id, turn, stream, fails)
 
     async def restart(self, request: Request) -> Response:
         """POST /v1/conversations/{id}/restart: a new conversation branching at from_entry_id."""
@@ -227,6 +247,9 @@ class ConversationsApi:
             return not_found(f"Entry {body['from_entry_id']}")
         if self.store.is_busy(source_id):
             return conflict()
+        fails = self._completion_fails()
+        if fails and not stream:
+            return server_error()
         now_us = now_micros()
         now = format_timestamp(now_us)
         meta = self.store.conversation(source_id) | {
@@ -240,14 +263,34 @@ class ConversationsApi:
             meta["agent_version"] = body["agent_version"]
         turn = build_turn(meta, body["inputs"], now_us, self.store.id_rng)
         if body.get("store", True):
-            self.store.create(meta, kept + turn.inputs + turn.outputs)
-        return await self._answer(meta["id"], turn, stream)
+            self.store.create(meta, kept + _stored_entries(turn, fails))
+        return await self._answer(meta["id"], turn, stream, fails)
 
-    async def _answer(self, conversation_id: str, turn: Turn, stream: bool) -> Response:
-        """Send the turn as JSON or as SSE; the conversation stays busy while it is 'generated'."""
+    def _completion_fails(self) -> bool:
+        """Whether this completion fails (stream_error_rate), decided before anything is stored."""
+        rate = self.config.stream_error_rate
+        return rate > 0 and self.failures.random() < rate
+
+    async def _answer(
+        self, conversation_id: str, turn: Turn, stream: bool, fails: bool
+    ) -> Response:
+        """Send the turn as JSON or as SSE; the conversation stays busy while it is 'generated'.
+
+        A failing turn is streamed: started, a few deltas, then conversation.response.error.
+        """
         self.store.claim(conversation_id)
         config = self.config
         delay_s = config.token_delay_ms / 1000
+        if fails:
+            events = failed_response_events(
+                conversation_id,
+                turn.outputs,
+                turn.outputs[-1]["created_at"],
+                SERVER_ERROR_MESSAGE,
+                SERVER_ERROR_CODE,
+            )
+            frames = [encode_event(kind, data) for kind, data in events]
+            return EventStreamResponse(frames, delay_s, lambda: self.store.release(conversation_id))
         if stream or delay_s > 0:
             events = response_events(
                 conversation_id, turn.outputs, turn.usage, turn.outputs[-1]["created_at"]

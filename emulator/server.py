@@ -112,6 +112,8 @@ def command_line(config: EmulatorConfig, port: int = 0) -> list[str]:
         str(config.fault_rate),
         "--stream-cut-rate",
         str(config.stream_cut_rate),
+        "--stream-error-rate",
+        str(config.stream_error_rate),
     ]
     if config.rps is not None:
         args += ["--rps", str(config.rps)]

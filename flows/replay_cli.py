@@ -7,16 +7,11 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 from rich.console import Console
-from rich.table import Table
 
 from extract.settings import ApiSettings
-from flows.replay import (
-    MISSING_KEY_MESSAGE,
-    ReplaySummary,
-    check_run_id,
-    new_run_id,
-    replay_flow,
-)
+from flows.replay import MISSING_KEY_MESSAGE, replay_flow
+from flows.replay_run_id import check_run_id, new_run_id
+from flows.replay_summary import print_summary
 from load.warehouse import WarehouseLocked
 from transform.prompts import PromptSetInvalid, parse_prompts
 
@@ -42,29 +37,6 @@ def _api_settings(base_url: str | None) -> ApiSettings:
     ):
         raise _fail(MISSING_KEY_MESSAGE)
     return settings
-
-
-def _print_summary(summary: ReplaySummary) -> None:
-    def ms(value: float | None) -> str:
-        return "-" if value is None else f"{value:,.0f} ms"
-
-    table = Table(title=f"replay {summary.run_id}", show_header=False)
-    table.add_row("results", f"{summary.results} ({summary.rows} rows)")
-    table.add_row("sent / already ok", f"{summary.sent} / {summary.skipped}")
-    table.add_row("ok / errors", f"{summary.ok} / {summary.errors}")
-    table.add_row("recovered from history", str(summary.recovered))
-    table.add_row(
-        "tokens (prompt + completion = total)",
-        f"{summary.prompt_tokens} + {summary.completion_tokens} = {summary.total_tokens}",
-    )
-    table.add_row(
-        "latency p50 / p95", f"{ms(summary.latency_p50_ms)} / {ms(summary.latency_p95_ms)}"
-    )
-    table.add_row(
-        "time to first token p50 / p95", f"{ms(summary.ttft_p50_ms)} / {ms(summary.ttft_p95_ms)}"
-    )
-    table.add_row("wall time", f"{summary.seconds:.1f} s")
-    Console(highlight=False).print(table)
 
 
 def replay_command(
@@ -129,6 +101,6 @@ def replay_command(
         )
     except WarehouseLocked as exc:
         raise _fail(str(exc)) from None
-    _print_summary(summary)
+    print_summary(summary)
     if summary.errors:
         raise typer.Exit(ROWS_FAILED_EXIT)

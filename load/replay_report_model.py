@@ -10,9 +10,11 @@ import math
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
+
+from transform.replay import RunTotals, run_totals
 
 _CLASS_PREFIX = re.compile(r"^([A-Z][A-Za-z0-9_]*)(?::|\(|$)")
 _HTTP_STATUS = re.compile(r"\bHTTP (\d{3})\b")
@@ -62,8 +64,8 @@ class ResultRow:
 
 
 @dataclass(frozen=True)
-class RunSummary:
-    """The header numbers of one replay run."""
+class RunSummary(RunTotals):
+    """The header numbers of one replay run: its stored facts plus its results' totals."""
 
     run_id: str
     source_file: str
@@ -75,17 +77,6 @@ class RunSummary:
     stream: bool | None
     base_url: str
     options: str
-    results: int
-    ok: int
-    errors: int
-    recovered: int
-    prompt_tokens: int
-    completion_tokens: int
-    total_tokens: int
-    latency_p50_ms: float | None
-    latency_p95_ms: float | None
-    ttft_p50_ms: float | None
-    ttft_p95_ms: float | None
 
 
 @dataclass(frozen=True)
@@ -178,8 +169,8 @@ def summarize_run(run: dict[str, Any], totals: dict[str, Any]) -> RunSummary:
         if isinstance(started, datetime) and isinstance(finished, datetime)
         else None
     )
-    ok, errors = int(totals["ok"] or 0), int(totals["errors"] or 0)
     return RunSummary(
+        **asdict(run_totals(totals)),
         run_id=str(run["run_id"]),
         source_file=str(run.get("source_file") or ""),
         started_at=format_timestamp(started),
@@ -190,17 +181,6 @@ def summarize_run(run: dict[str, Any], totals: dict[str, Any]) -> RunSummary:
         stream=run.get("stream"),
         base_url=str(run.get("base_url") or ""),
         options=str(run.get("options") or ""),
-        results=ok + errors,
-        ok=ok,
-        errors=errors,
-        recovered=int(totals["recovered"] or 0),
-        prompt_tokens=int(totals["prompt_tokens"] or 0),
-        completion_tokens=int(totals["completion_tokens"] or 0),
-        total_tokens=int(totals["total_tokens"] or 0),
-        latency_p50_ms=totals["latency_p50_ms"],
-        latency_p95_ms=totals["latency_p95_ms"],
-        ttft_p50_ms=totals["ttft_p50_ms"],
-        ttft_p95_ms=totals["ttft_p95_ms"],
     )
 
 

@@ -132,3 +132,47 @@ LEFT JOIN per_conversation AS p ON p.conversation_id = c.id
 LEFT JOIN agent_names AS n ON n.agent_id = c.agent_id
 GROUP BY ALL
 ORDER BY conversations DESC, kind, model, agent_id;
+
+-- Tokens per UTC day, model and agent: "daily conversations and tokens by model and agent".
+-- The export's history carries no token usage, so this reads replay_results: the usage the API
+-- reported for each turn `convo-etl replay` sent (conversation.response.done, or a plain
+-- response's usage). It counts answered turns (status ok) of every run, on the UTC day the turn
+-- started; a turn recovered from history after a cut stream got no usage and adds 0 tokens.
+-- A row that did not name its model or agent (a thread's later turn, an append, a restart) is
+-- counted under its conversation's, as a replayed start or the export recorded it, else under
+-- that of the conversation it restarted from.
+CREATE OR REPLACE VIEW daily_tokens AS
+WITH known AS (
+    SELECT conversation_id, model, agent_id, started_at AS seen_at
+    FROM replay_results
+    WHERE conversation_id IS NOT NULL AND (model IS NOT NULL OR agent_id IS NOT NULL)
+    UNION ALL
+    SELECT id, model, agent_id, created_at
+    FROM conversations
+), targets AS (
+    SELECT conversation_id, model, agent_id
+    FROM known
+    QUALIFY row_number() OVER (PARTITION BY conversation_id ORDER BY seen_at) = 1
+), turns AS (
+    SELECT CAST(timezone('UTC', r.started_at) AS DATE) AS day,
+           CASE WHEN r.model IS NOT NULL OR r.agent_id IS NOT NULL THEN r.model
+                WHEN own.conversation_id IS NOT NULL THEN own.model
+                ELSE source.model END AS model,
+           CASE WHEN r.model IS NOT NULL OR r.agent_id IS NOT NULL THEN r.agent_id
+                WHEN own.conversation_id IS NOT NULL THEN own.agent_id
+                ELSE source.agent_id END AS agent_id,
+           r.conversation_id, r.prompt_tokens, r.completion_tokens, r.total_tokens
+    FROM replay_results AS r
+    LEFT JOIN targets AS own ON own.conversation_id = r.conversation_id
+    LEFT JOIN targets AS source ON source.conversation_id = r.source_conversation_id
+    WHERE r.status = 'ok'
+)
+SELECT day, model, agent_id,
+       count(*) AS turns,
+       count(DISTINCT conversation_id) AS conversations,
+       coalesce(sum(prompt_tokens), 0) AS prompt_tokens,
+       coalesce(sum(completion_tokens), 0) AS completion_tokens,
+       coalesce(sum(total_tokens), 0) AS total_tokens
+FROM turns
+GROUP BY ALL
+ORDER BY day, model, agent_id;

@@ -12,7 +12,8 @@ import pytest
 from prefect.artifacts import Artifact
 
 from emulator.catalog import AGENTS
-from emulator.replies import reply_text, usage_for
+from emulator.events import DELTAS_BEFORE_ERROR
+from emulator.replies import reply_pieces, reply_text, usage_for
 from emulator.server import RunningEmulator
 from flows.replay import ReplaySummary, replay_flow
 from load.warehouse import open_warehouse
@@ -284,3 +285,48 @@ def test_a_conversation_busy_elsewhere_is_waited_for_not_failed(
     assert emu.store.request_counts["append_stream"] >= 3
     (row,) = stored(data_dir)
     assert row["output_text"] == reply_text("Me too.")
+
+
+def test_error_events_fail_rows_with_their_message_and_a_rerun_makes_them_ok(
+    tmp_path: Path, data_dir: Path, make_emulator: MakeEmulator
+) -> None:
+    emu = make_emulator(conversations=1, token_delay_ms=1, stream_error_rate=1.0)
+    existing = emu.store.conversations_newest_first()[0]["id"]
+    text = (
+        "id,prompt,model,conversation_id\n"
+        f"a,First question.,{MODEL},\n"
+        f"b,Second question.,{MODEL},\n"
+        f"c,Add this.,,{existing}\n"
+    )
+    failed = replay(tmp_path, data_dir, emu, text)
+    assert (failed.ok, failed.errors, failed.sent, failed.results) == (0, 3, 3, 3)
+    rows = stored(data_dir)
+    assert {(r["status"], r["error"], r["attempts"]) for r in rows} == {
+        ("error", "conversation.response.error 3000: Internal server error", 1)
+    }
+    for row in rows:
+        pieces = reply_pieces(reply_text(row["prompt"]))[:DELTAS_BEFORE_ERROR]
+        assert row["output_text"] == "".join(pieces)
+        assert row["events"] == DELTAS_BEFORE_ERROR + 2
+        assert row["conversation_id"] in emu.store
+    events = stored(data_dir, "replay_events")
+    assert len(events) == parquet_rows(data_dir, "replay_events") == 3 * (DELTAS_BEFORE_ERROR + 2)
+    assert [e["event_type"] for e in events].count("conversation.response.error") == 3
+    assert emu.store.request_counts == {"start_stream": 2, "append_stream": 1}
+    (run,) = stored(data_dir, "replay_runs")
+    assert (run["ok"], run["errors"]) == (0, 3)
+
+    emu.config.stream_error_rate = 0.0
+    resumed = replay(tmp_path, data_dir, emu, text)
+    assert (resumed.ok, resumed.errors, resumed.sent, resumed.skipped) == (3, 0, 3, 0)
+    rows = stored(data_dir)
+    assert [r["output_text"] for r in rows] == [reply_text(r["prompt"]) for r in rows]
+    assert {(r["status"], r["error"]) for r in rows} == {("ok", None)}
+    assert parquet_rows(data_dir, "replay_results") == 3
+    events = stored(data_dir, "replay_events")
+    assert "conversation.response.error" not in {e["event_type"] for e in events}
+    assert len(events) == parquet_rows(data_dir, "replay_events") == sum(r["events"] for r in rows)
+    inputs = [e["content"] for e in emu.store.history(existing) if e["type"] == "message.input"]
+    assert inputs[-2:] == ["Add this.", "Add this."]
+    (run,) = stored(data_dir, "replay_runs")
+    assert (run["ok"], run["errors"]) == (3, 0)

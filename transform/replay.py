@@ -4,7 +4,7 @@ Nothing here does I/O: the flow sends the bodies, hands back the JSON or the str
 received, and these functions turn them into replay_results / replay_events / replay_runs rows.
 """
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -67,6 +67,43 @@ class ReplayItem:
     row: PromptRow
     repeat_index: int
     outcome: TurnOutcome
+
+
+@dataclass(frozen=True)
+class RunTotals:
+    """A run's counts, tokens and ok-result percentiles: what the CLI, artifact and report show."""
+
+    ok: int
+    errors: int
+    recovered: int
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    latency_p50_ms: float | None
+    latency_p95_ms: float | None
+    ttft_p50_ms: float | None
+    ttft_p95_ms: float | None
+
+    @property
+    def results(self) -> int:
+        """Every stored result of the run, ok or not."""
+        return self.ok + self.errors
+
+
+def run_totals(summary: Mapping[str, Any]) -> RunTotals:
+    """RunTotals from a ``sql/replay_run_summary.sql`` row; a missing count or sum counts as 0."""
+    return RunTotals(
+        ok=int(summary["ok"] or 0),
+        errors=int(summary["errors"] or 0),
+        recovered=int(summary["recovered"] or 0),
+        prompt_tokens=int(summary["prompt_tokens"] or 0),
+        completion_tokens=int(summary["completion_tokens"] or 0),
+        total_tokens=int(summary["total_tokens"] or 0),
+        latency_p50_ms=summary["latency_p50_ms"],
+        latency_p95_ms=summary["latency_p95_ms"],
+        ttft_p50_ms=summary["ttft_p50_ms"],
+        ttft_p95_ms=summary["ttft_p95_ms"],
+    )
 
 
 def turn_mode(row: PromptRow, later_turn: bool) -> str:

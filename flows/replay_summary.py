@@ -1,0 +1,74 @@
+"""A replay run's closing summary, rendered as a terminal table and as the Prefect artifact."""
+
+from dataclasses import dataclass
+
+from rich.console import Console
+from rich.table import Table
+
+from transform.replay import RunTotals
+
+
+@dataclass(frozen=True)
+class ReplaySummary(RunTotals):
+    """The closing numbers of a run, printed by the CLI and put in the Prefect artifact."""
+
+    run_id: str
+    rows: int
+    sent: int
+    skipped: int
+    seconds: float
+
+
+def _ms(value: float | None, template: str) -> str:
+    return "-" if value is None else template.format(value)
+
+
+def summary_markdown(summary: ReplaySummary, source_file: str) -> str:
+    """The run's summary as the markdown of its Prefect artifact."""
+
+    def ms(value: float | None) -> str:
+        return _ms(value, "{:.0f}")
+
+    return "\n".join(
+        [
+            f"# Replay `{summary.run_id}`",
+            "",
+            f"Prompt set `{source_file}`: {summary.rows} rows, {summary.results} results "
+            f"({summary.sent} sent, {summary.skipped} already ok) in {summary.seconds:.1f} s.",
+            "",
+            "| ok | errors | recovered | prompt tokens | completion tokens | total tokens |",
+            "|---:|---:|---:|---:|---:|---:|",
+            f"| {summary.ok} | {summary.errors} | {summary.recovered} | {summary.prompt_tokens} "
+            f"| {summary.completion_tokens} | {summary.total_tokens} |",
+            "",
+            "| | p50 ms | p95 ms |",
+            "|---|---:|---:|",
+            f"| latency | {ms(summary.latency_p50_ms)} | {ms(summary.latency_p95_ms)} |",
+            f"| time to first token | {ms(summary.ttft_p50_ms)} | {ms(summary.ttft_p95_ms)} |",
+        ]
+    )
+
+
+def print_summary(summary: ReplaySummary) -> None:
+    """Print the run's summary as a table on stdout."""
+
+    def ms(value: float | None) -> str:
+        return _ms(value, "{:,.0f} ms")
+
+    table = Table(title=f"replay {summary.run_id}", show_header=False)
+    table.add_row("results", f"{summary.results} ({summary.rows} rows)")
+    table.add_row("sent / already ok", f"{summary.sent} / {summary.skipped}")
+    table.add_row("ok / errors", f"{summary.ok} / {summary.errors}")
+    table.add_row("recovered from history", str(summary.recovered))
+    table.add_row(
+        "tokens (prompt + completion = total)",
+        f"{summary.prompt_tokens} + {summary.completion_tokens} = {summary.total_tokens}",
+    )
+    table.add_row(
+        "latency p50 / p95", f"{ms(summary.latency_p50_ms)} / {ms(summary.latency_p95_ms)}"
+    )
+    table.add_row(
+        "time to first token p50 / p95", f"{ms(summary.ttft_p50_ms)} / {ms(summary.ttft_p95_ms)}"
+    )
+    table.add_row("wall time", f"{summary.seconds:.1f} s")
+    Console(highlight=False).print(table)
