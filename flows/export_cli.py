@@ -1,21 +1,181 @@
-"""Export sub-commands (placeholders until the export lands)."""
+"""Export sub-commands: `export`, `sql`, `schedule` and `demo`."""
+
+import os
+
+# Prefect reads these when it is first imported: offline and quiet on the console by default
+# (its logs still reach the Prefect API); set them in the environment to override.
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
+
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from extract.settings import ApiSettings
+from flows.demo import run_demo
+from flows.export import export_conversations
+from flows.export_prefect import prefect_api_url
+from flows.export_run import ExportFailed, run_export
+from flows.export_sql import QueryFailed, QueryFormat, run_query
+
+NO_KEY_MESSAGE = (
+    "MISTRAL_API_KEY is not set: export MISTRAL_API_KEY=<your key> (from console.mistral.ai) "
+    "to export your conversations, or run `convo-etl demo` to try it on a local emulator"
+)
+NO_SERVER_MESSAGE = (
+    "schedule needs a running Prefect server: start one with `prefect server start` and set "
+    "PREFECT_API_URL=http://127.0.0.1:4200/api in this shell"
+)
+
+DataDir = Annotated[
+    Path,
+    typer.Option(
+        envvar="CONVO_ETL_DATA_DIR",
+        help="Where parquet/ and warehouse.duckdb live (default: $CONVO_ETL_DATA_DIR or ./data).",
+    ),
+]
+BaseUrl = Annotated[
+    str | None,
+    typer.Option(help="API base URL (default: $MISTRAL_BASE_URL or https://api.mistral.ai)."),
+]
+Full = Annotated[bool, typer.Option("--full", help="Fetch every conversation, changed or not.")]
+Concurrency = Annotated[int, typer.Option(min=1, help="Requests in flight at once.")]
+Rps = Annotated[float | None, typer.Option(min=0.01, help="Requests per second at most.")]
+BatchSize = Annotated[
+    int, typer.Option(min=1, help="Conversations per batch (one Prefect task each).")
+]
+PageSize = Annotated[int, typer.Option(min=1, help="Conversations per list page.")]
+MaxFailures = Annotated[
+    int,
+    typer.Option(min=0, help="Fail the run when more conversations than this cannot be fetched."),
+]
+
+stderr = Console(stderr=True)
 
 
-def export_command() -> None:
-    """Export every conversation."""
-    raise SystemExit("not built yet")
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print one line on stderr and exit non-zero."""
+    stderr.print(f"[red]error:[/red] {message}", markup=True, highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
 
 
-def sql_command() -> None:
-    """Run SQL."""
-    raise SystemExit("not built yet")
+def api_settings(base_url: str | None) -> ApiSettings:
+    """API settings from the environment and --base-url, or a one-line error."""
+    try:
+        return ApiSettings(base_url=base_url) if base_url else ApiSettings()
+    except ValidationError as error:
+        fail(str(error.errors()[0]["msg"]).removeprefix("Value error, "))
 
 
-def schedule_command() -> None:
-    """Serve the nightly deployment."""
-    raise SystemExit("not built yet")
+def export_command(
+    data_dir: DataDir = Path("data"),
+    base_url: BaseUrl = None,
+    full: Full = False,
+    conversation_id: Annotated[
+        list[str] | None,
+        typer.Option("--conversation-id", help="Fetch only this conversation (repeatable)."),
+    ] = None,
+    concurrency: Concurrency = 16,
+    rps: Rps = None,
+    batch_size: BatchSize = 500,
+    page_size: PageSize = 100,
+    max_failures: MaxFailures = 0,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
+) -> None:
+    """Copy every conversation the key can see into Parquet and DuckDB (only what changed)."""
+    settings = api_settings(base_url)
+    if settings.api_key is None:
+        fail(NO_KEY_MESSAGE)
+    try:
+        run_export(
+            {
+                "data_dir": str(data_dir),
+                "base_url": settings.base_url,
+                "full": full,
+                "conversation_ids": conversation_id or None,
+                "concurrency": concurrency,
+                "rps": rps,
+                "batch_size": batch_size,
+                "page_size": page_size,
+                "max_failures": max_failures,
+                "show_progress": progress,
+            },
+            stderr,
+        )
+    except ExportFailed as error:
+        fail(str(error))
 
 
-def demo_command() -> None:
-    """Run the demo."""
-    raise SystemExit("not built yet")
+def sql_command(
+    query: Annotated[str, typer.Argument(help="The SQL to run (read-only).")],
+    data_dir: DataDir = Path("data"),
+    output: Annotated[
+        QueryFormat,
+        typer.Option("--format", help="table (long values cropped), csv or json."),
+    ] = QueryFormat.TABLE,
+) -> None:
+    """Run one read-only SQL query against the warehouse and print the result."""
+    try:
+        run_query(data_dir, query, output, Console())
+    except QueryFailed as error:
+        fail(str(error))
+
+
+def schedule_command(
+    cron: Annotated[str, typer.Option(help="When to run, as a cron expression (UTC).")] = (
+        "0 2 * * *"
+    ),
+    name: Annotated[str, typer.Option(help="The deployment's name.")] = "nightly-export",
+    data_dir: DataDir = Path("data"),
+    base_url: BaseUrl = None,
+    concurrency: Concurrency = 16,
+    rps: Rps = None,
+    batch_size: BatchSize = 500,
+    max_failures: MaxFailures = 0,
+) -> None:
+    """Serve the export as a Prefect deployment that runs on a cron schedule (needs a server)."""
+    if prefect_api_url() is None:
+        fail(NO_SERVER_MESSAGE)
+    settings = api_settings(base_url)
+    if settings.api_key is None:
+        fail(NO_KEY_MESSAGE)
+    stderr.print(
+        f"serving deployment export-conversations/{name} on cron {cron!r} at {prefect_api_url()}"
+        " (Ctrl-C stops it)",
+        highlight=False,
+    )
+    try:
+        export_conversations.serve(
+            name=name,
+            cron=cron,
+            parameters={
+                "data_dir": str(data_dir.resolve()),
+                "base_url": settings.base_url,
+                "concurrency": concurrency,
+                "rps": rps,
+                "batch_size": batch_size,
+                "max_failures": max_failures,
+            },
+            print_starting_message=False,
+        )
+    except ValueError as error:
+        fail(f"cannot serve the deployment: {str(error).splitlines()[0]}")
+
+
+def demo_command(
+    conversations: Annotated[
+        int, typer.Option(min=1, help="Synthetic conversations the emulator serves.")
+    ] = 2000,
+    changes: Annotated[
+        int, typer.Option(min=0, help="Conversations to change before the second run.")
+    ] = 25,
+    data_dir: DataDir = Path("data"),
+) -> None:
+    """Export from a local emulator twice (full, then incremental) and show the analytics."""
+    try:
+        run_demo(conversations, changes, data_dir, Console())
+    except ExportFailed as error:
+        fail(str(error))
