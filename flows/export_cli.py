@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import Annotated, NoReturn
 
 import typer
+from prefect.client.schemas.schedules import CronSchedule
 from pydantic import ValidationError
 from rich.console import Console
 
 from extract.settings import ApiSettings
-from flows.demo import run_demo
+from flows.demo import DemoRefused, run_demo
 from flows.export import export_conversations
 from flows.export_prefect import prefect_api_url
 from flows.export_run import ExportFailed, run_export
@@ -62,12 +63,17 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
+def validation_message(error: ValidationError) -> str:
+    """The first problem pydantic found, as one line."""
+    return str(error.errors()[0]["msg"]).removeprefix("Value error, ")
+
+
 def api_settings(base_url: str | None) -> ApiSettings:
     """API settings from the environment and --base-url, or a one-line error."""
     try:
         return ApiSettings(base_url=base_url) if base_url else ApiSettings()
     except ValidationError as error:
-        fail(str(error.errors()[0]["msg"]).removeprefix("Value error, "))
+        fail(validation_message(error))
 
 
 def export_command(
@@ -137,6 +143,10 @@ def schedule_command(
     max_failures: MaxFailures = 0,
 ) -> None:
     """Serve the export as a Prefect deployment that runs on a cron schedule (needs a server)."""
+    try:
+        CronSchedule(cron=cron)
+    except ValidationError as error:
+        fail(validation_message(error))
     if prefect_api_url() is None:
         fail(NO_SERVER_MESSAGE)
     settings = api_settings(base_url)
@@ -147,22 +157,19 @@ def schedule_command(
         " (Ctrl-C stops it)",
         highlight=False,
     )
-    try:
-        export_conversations.serve(
-            name=name,
-            cron=cron,
-            parameters={
-                "data_dir": str(data_dir.resolve()),
-                "base_url": settings.base_url,
-                "concurrency": concurrency,
-                "rps": rps,
-                "batch_size": batch_size,
-                "max_failures": max_failures,
-            },
-            print_starting_message=False,
-        )
-    except ValueError as error:
-        fail(f"cannot serve the deployment: {str(error).splitlines()[0]}")
+    export_conversations.serve(
+        name=name,
+        cron=cron,
+        parameters={
+            "data_dir": str(data_dir.resolve()),
+            "base_url": settings.base_url,
+            "concurrency": concurrency,
+            "rps": rps,
+            "batch_size": batch_size,
+            "max_failures": max_failures,
+        },
+        print_starting_message=False,
+    )
 
 
 def demo_command(
@@ -177,5 +184,5 @@ def demo_command(
     """Export from a local emulator twice (full, then incremental) and show the analytics."""
     try:
         run_demo(conversations, changes, data_dir, Console())
-    except ExportFailed as error:
+    except (DemoRefused, ExportFailed, QueryFailed) as error:
         fail(str(error))

@@ -1,0 +1,89 @@
+"""Fetch one batch of conversations (history and messages, concurrently) and note every failure.
+
+A conversation that cannot be fetched never fails the batch: it becomes a FetchFailure that the
+run records in export_failures. Only a rejected key stops everything, since no other request
+can succeed either.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from extract.client import ConversationsClient
+from extract.errors import ApiError, ApiKeyRejected, NotFound
+
+
+@dataclass(frozen=True)
+class FetchedConversation:
+    """A conversation's attributes with its full history and messages, as the API sent them."""
+
+    conversation: dict
+    history: dict
+    messages: dict
+
+
+@dataclass(frozen=True)
+class FetchFailure:
+    """A conversation we could not fetch: which call failed, how, and whether it was deleted."""
+
+    conversation_id: str
+    operation: str
+    status: int | None
+    message: str
+    deleted: bool
+
+
+@dataclass(frozen=True)
+class FetchedBatch:
+    """What fetching one batch produced: the conversations to store and the ones that failed."""
+
+    number: int
+    conversations: list[FetchedConversation]
+    failures: list[FetchFailure]
+
+
+async def fetch_conversation(
+    client: ConversationsClient, conversation_id: str, listed: dict | None
+) -> FetchedConversation:
+    """Fetch history and messages concurrently; ``listed`` None means get the attributes too."""
+    conversation = listed if listed is not None else await client.get_conversation(conversation_id)
+    history, messages = await asyncio.gather(
+        client.get_history(conversation_id), client.get_messages(conversation_id)
+    )
+    return FetchedConversation(conversation, history, messages)
+
+
+async def fetch_one_or_failure(
+    client: ConversationsClient, conversation_id: str, listed: dict | None
+) -> FetchedConversation | FetchFailure:
+    """Fetch one conversation, turning any API error but a rejected key into a FetchFailure."""
+    try:
+        return await fetch_conversation(client, conversation_id, listed)
+    except ApiKeyRejected:
+        raise
+    except ApiError as error:
+        # A listed conversation answering 404 was deleted after listing; an id the user asked
+        # for by name answering 404 is a mistake worth failing the run over.
+        deleted = isinstance(error, NotFound) and listed is not None
+        return FetchFailure(conversation_id, error.operation, error.status, error.message, deleted)
+
+
+async def fetch_conversations(
+    client: ConversationsClient,
+    number: int,
+    work: list[tuple[str, dict | None]],
+    on_done: Callable[[], None] = lambda: None,
+) -> FetchedBatch:
+    """Fetch every (id, listed attributes or None) of a batch; the client bounds concurrency."""
+
+    async def fetch_and_count(cid: str, listed: dict | None) -> FetchedConversation | FetchFailure:
+        result = await fetch_one_or_failure(client, cid, listed)
+        on_done()
+        return result
+
+    results = await asyncio.gather(*(fetch_and_count(cid, listed) for cid, listed in work))
+    fetched = [r for r in results if isinstance(r, FetchedConversation)]
+    failures = [r for r in results if isinstance(r, FetchFailure)]
+    return FetchedBatch(number, fetched, failures)

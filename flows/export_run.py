@@ -1,0 +1,45 @@
+"""Run the export flow in this process and report it on the terminal, for the CLI and the demo."""
+
+import asyncio
+import time
+from typing import Any
+
+from rich.console import Console
+
+from extract.errors import ApiError
+from flows.export import TooManyFailures, export_conversations
+from flows.export_prefect import announce_prefect_start
+from flows.export_summary import ExportSummary, summary_table
+from load.warehouse import WarehouseLocked
+
+
+class ExportFailed(Exception):
+    """An export that stopped for a known reason; the message is one line for the user."""
+
+
+def print_summary(console: Console, summary: ExportSummary, total_s: float, title: str) -> None:
+    """The run's summary table, then the wall time including Prefect's start-up."""
+    console.print(summary_table(summary, title))
+    if summary.failure_samples:
+        console.print("could not fetch (first few; all are in export_failures):", highlight=False)
+        for sample in summary.failure_samples:
+            console.print(f"  {sample}", highlight=False, markup=False, soft_wrap=True)
+    console.print(f"total with Prefect start-up: {total_s:.2f} s", highlight=False)
+
+
+def run_export(
+    flow_kwargs: dict[str, Any], console: Console, title: str = "Export", announce: bool = True
+) -> ExportSummary:
+    """Run export_conversations, print its summary; known errors become ExportFailed."""
+    started = time.perf_counter()
+    if announce:
+        announce_prefect_start(console)
+    try:
+        summary = asyncio.run(export_conversations(**flow_kwargs))
+    except TooManyFailures as error:
+        print_summary(console, error.summary, time.perf_counter() - started, title)
+        raise ExportFailed(str(error)) from error
+    except (ApiError, WarehouseLocked) as error:
+        raise ExportFailed(str(error)) from error
+    print_summary(console, summary, time.perf_counter() - started, title)
+    return summary

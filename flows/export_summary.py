@@ -1,0 +1,87 @@
+"""What one export run did, in numbers, rendered for the terminal and for a Prefect artifact."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from rich.table import Table
+
+
+@dataclass
+class ExportSummary:
+    """Counts and timings of one export run; fetch_started/finished exclude Prefect's start-up."""
+
+    run_id: str
+    started_at: datetime
+    listed: int = 0
+    selected: int = 0
+    unchanged: int = 0
+    fetched: int = 0
+    failed: int = 0
+    deleted: int = 0
+    entries_written: int = 0
+    messages_written: int = 0
+    requests: int = 0
+    retries: int = 0
+    batches: int = 0
+    fetch_started: datetime | None = None
+    fetch_finished: datetime | None = None
+    finished_at: datetime | None = None
+    failure_samples: list[str] = field(default_factory=list)
+
+    @property
+    def duration_s(self) -> float:
+        """Wall time of the whole flow run, Prefect's own work included."""
+        if self.finished_at is None:
+            return 0.0
+        return (self.finished_at - self.started_at).total_seconds()
+
+    @property
+    def fetch_duration_s(self) -> float:
+        """Wall time from the first API request to the last batch merged."""
+        if self.fetch_started is None or self.fetch_finished is None:
+            return 0.0
+        return (self.fetch_finished - self.fetch_started).total_seconds()
+
+    def rows(self) -> list[tuple[str, str]]:
+        """(label, value) pairs, in the order both renderings show them."""
+        return [
+            ("listed", f"{self.listed:,}"),
+            ("fetched", f"{self.fetched:,}"),
+            ("unchanged", f"{self.unchanged:,}"),
+            ("failed", f"{self.failed:,}"),
+            ("deleted", f"{self.deleted:,}"),
+            ("entries written", f"{self.entries_written:,}"),
+            ("messages written", f"{self.messages_written:,}"),
+            ("requests", f"{self.requests:,}"),
+            ("retries", f"{self.retries:,}"),
+            ("batches", f"{self.batches:,}"),
+            ("duration", f"{self.duration_s:.2f} s"),
+            ("fetch phase", f"{self.fetch_duration_s:.2f} s"),
+        ]
+
+
+def summary_markdown(summary: ExportSummary) -> str:
+    """The run's numbers as a markdown table, for the Prefect artifact."""
+    lines = [
+        f"# Export run `{summary.run_id}`",
+        "",
+        "| | |",
+        "|---|---:|",
+        *(f"| {label} | {value} |" for label, value in summary.rows()),
+    ]
+    if summary.failure_samples:
+        lines += ["", "## Failures (first few)", ""]
+        lines += [f"- {sample}" for sample in summary.failure_samples]
+    return "\n".join(lines) + "\n"
+
+
+def summary_table(summary: ExportSummary, title: str = "Export") -> Table:
+    """The run's numbers as a rich table, for the terminal."""
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    for label, value in summary.rows():
+        table.add_row(label, value)
+    return table
