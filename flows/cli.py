@@ -1,9 +1,22 @@
 """The `convo-etl` command: one sub-command per job, each defined next to the code it runs."""
 
+import os
+
+# Prefect reads these when it is first imported, so they are set before any sub-command module
+# loads: offline and quiet on the console by default (its logs still reach the Prefect API);
+# set them in the environment to override.
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
+
 import typer
 
 from emulator.cli import emulator_command
-from flows.export_cli import demo_command, export_command, schedule_command, sql_command
+from flows.export_cli import (
+    demo_command,
+    export_command,
+    schedule_command,
+    sql_command,
+)
 from flows.replay_cli import replay_command
 from flows.replay_report_cli import replay_report_command
 

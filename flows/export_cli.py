@@ -1,12 +1,5 @@
 """Export sub-commands: `export`, `sql`, `schedule` and `demo`."""
 
-import os
-
-# Prefect reads these when it is first imported: offline and quiet on the console by default
-# (its logs still reach the Prefect API); set them in the environment to override.
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
-
 from pathlib import Path
 from typing import Annotated, NoReturn
 

@@ -91,6 +91,8 @@ def record_run(
             "run_id": summary.run_id,
             "started_at": summary.started_at,
             "finished_at": summary.finished_at,
+            "fetch_started": summary.fetch_started,
+            "fetch_finished": summary.fetch_finished,
             "status": status,
             "mode": mode,
             "listed": summary.listed,

@@ -100,6 +100,8 @@ CREATE TABLE IF NOT EXISTS export_runs (
     run_id           VARCHAR PRIMARY KEY,
     started_at       TIMESTAMPTZ,
     finished_at      TIMESTAMPTZ,
+    fetch_started    TIMESTAMPTZ,      -- first API request (Prefect's start-up excluded)
+    fetch_finished   TIMESTAMPTZ,      -- last batch merged
     status           VARCHAR,
     mode             VARCHAR,          -- incremental, full or ids
     listed           BIGINT,

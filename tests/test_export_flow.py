@@ -100,6 +100,8 @@ def test_full_export_equals_the_emulator_row_for_row(
     assert parts == {"conversations", "entries", "messages", "content_chunks"}
     run = rows(data_dir, "select status, mode, listed, fetched, requests from export_runs")
     assert run == [("completed", "incremental", 45, 45, summary.requests)]
+    timings = rows(data_dir, "select fetch_started, fetch_finished from export_runs")
+    assert timings == [(summary.fetch_started, summary.fetch_finished)]
     artifact = Artifact.get("export-summary")
     assert artifact is not None and summary.run_id in artifact.data
     assert "| fetched | 45 |" in artifact.data

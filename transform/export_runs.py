@@ -9,7 +9,7 @@ import pyarrow as pa
 from transform.columns import timestamp_column
 from transform.schemas import EXPORT_FAILURES, EXPORT_RUNS
 
-_TIMESTAMP_FIELDS = ("started_at", "finished_at", "failed_at")
+_TIMESTAMP_FIELDS = ("started_at", "finished_at", "fetch_started", "fetch_finished", "failed_at")
 
 
 def export_run_table(run: Mapping[str, Any]) -> pa.Table:

@@ -80,6 +80,8 @@ EXPORT_RUNS = pa.schema(
         pa.field("run_id", pa.string(), nullable=False),
         pa.field("started_at", TIMESTAMP),
         pa.field("finished_at", TIMESTAMP),
+        pa.field("fetch_started", TIMESTAMP),
+        pa.field("fetch_finished", TIMESTAMP),
         pa.field("status", pa.string()),
         pa.field("mode", pa.string()),
         pa.field("listed", pa.int64()),
