@@ -36,7 +36,6 @@ from load.warehouse import open_warehouse, stored_updated_at
 
 Work = list[tuple[str, dict | None]]
 _FAILURE_SAMPLES = 10
-WAREHOUSE_MEMORY_LIMIT_SQL = "SET memory_limit = '256MB'"
 
 
 @dataclass(frozen=True)
@@ -315,9 +314,6 @@ async def export_conversations(
         # The first page proves the key before the warehouse is created or opened.
         first_page = None if options.conversation_ids else await anext(pages, None)
         warehouse = open_warehouse(options.data_dir)
-        # DuckDB's buffer pool defaults to 80% of RAM and would grow with the warehouse; a cap
-        # keeps memory bounded by batch size (cold table blocks are evicted, they live on disk).
-        warehouse.execute(WAREHOUSE_MEMORY_LIMIT_SQL)
         try:
             await export_recorded(client, warehouse, first_page, pages, options, summary)
         finally:
