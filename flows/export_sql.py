@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from load.warehouse import warehouse_path
+from load.warehouse import WarehouseLocked, open_warehouse, warehouse_path
 
 _TABLE_CELL_CHARS = 120
 
@@ -44,8 +44,8 @@ def open_read_only(data_dir: Path) -> duckdb.DuckDBPyConnection:
             f"no warehouse at {path}: run `convo-etl export` or `convo-etl demo` first"
         )
     try:
-        return duckdb.connect(str(path), read_only=True)
-    except duckdb.Error as error:
+        return open_warehouse(data_dir, read_only=True)
+    except (duckdb.Error, WarehouseLocked) as error:
         raise QueryFailed(
             f"cannot open {path} (is an export writing to it?): {_first_line(error)}"
         ) from error
