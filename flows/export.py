@@ -10,6 +10,7 @@ batch of listed attributes, one batch being fetched and one being stored.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,6 +37,7 @@ from load.warehouse import open_warehouse, stored_updated_at
 
 Work = list[tuple[str, dict | None]]
 _FAILURE_SAMPLES = 10
+_FETCHES_IN_FLIGHT = 2
 
 
 @dataclass(frozen=True)
@@ -197,20 +199,41 @@ async def fetch_and_store(
     progress: ExportProgress,
     data_dir: Path,
 ) -> None:
-    """Fetch queued batches one after another while the previous batch is being stored."""
+    """Fetch queued batches, two at a time, while the batch before them is being stored.
+
+    Two batches in flight let the next batch fill the request slots the current one's last
+    conversations leave idle; storing runs in a thread meanwhile. Batches are stored in order.
+    """
+    fetching: deque[asyncio.Task[FetchedBatch]] = deque()
     storing: asyncio.Task[StoredCounts] | None = None
     stored_batch: FetchedBatch | None = None
+
+    async def store_oldest() -> None:
+        nonlocal storing, stored_batch
+        batch = await fetching.popleft()
+        if storing is not None and stored_batch is not None:
+            _absorb(summary, stored_batch, await storing)
+        stored_batch = batch
+        storing = asyncio.create_task(
+            store_batch(warehouse, quote(batch), summary.run_id, data_dir)
+        )
+
     try:
         while (work := await queue.get()) is not None:
             summary.batches += 1
-            batch = await fetch_batch(client, summary.batches, quote(work), quote(progress))
-            if storing is not None and stored_batch is not None:
-                _absorb(summary, stored_batch, await storing)
-            stored_batch = batch
-            storing = asyncio.create_task(
-                store_batch(warehouse, quote(batch), summary.run_id, data_dir)
+            fetching.append(
+                asyncio.create_task(
+                    fetch_batch(client, summary.batches, quote(work), quote(progress))
+                )
             )
+            if len(fetching) == _FETCHES_IN_FLIGHT:
+                await store_oldest()
+        while fetching:
+            await store_oldest()
     finally:
+        for pending in fetching:
+            pending.cancel()
+        await asyncio.gather(*fetching, return_exceptions=True)
         if storing is not None and stored_batch is not None:
             _absorb(summary, stored_batch, await storing)
 
@@ -285,7 +308,7 @@ async def export_conversations(
     conversation_ids: list[str] | None = None,
     concurrency: int = 16,
     rps: float | None = None,
-    batch_size: int = 500,
+    batch_size: int = 250,
     page_size: int = 100,
     max_failures: int = 0,
     show_progress: bool = False,

@@ -79,7 +79,7 @@ def export_command(
     ] = None,
     concurrency: Concurrency = 16,
     rps: Rps = None,
-    batch_size: BatchSize = 500,
+    batch_size: BatchSize = 250,
     page_size: PageSize = 100,
     max_failures: MaxFailures = 0,
     progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
@@ -132,7 +132,7 @@ def schedule_command(
     base_url: BaseUrl = None,
     concurrency: Concurrency = 16,
     rps: Rps = None,
-    batch_size: BatchSize = 500,
+    batch_size: BatchSize = 250,
     max_failures: MaxFailures = 0,
 ) -> None:
     """Serve the export as a Prefect deployment that runs on a cron schedule (needs a server)."""

@@ -23,8 +23,9 @@ from transform.schemas import CONTENT_CHUNKS, CONVERSATIONS, ENTRIES
 SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
 WAREHOUSE_FILE = "warehouse.duckdb"
 # DuckDB's buffer pool defaults to 80% of RAM and grows with the warehouse; a cap keeps a run's
-# memory bounded by its batch size (cold blocks are evicted: they live on disk).
-MEMORY_LIMIT = "256MB"
+# memory bounded by its batch size (cold blocks are evicted: they live on disk). One thread: a
+# merge runs beside the export's event loop on 2 cores, and a batch is too small to gain more.
+DUCKDB_CONFIG = {"memory_limit": "64MB", "threads": 1}
 
 
 class WarehouseLocked(RuntimeError):
@@ -50,7 +51,7 @@ def open_warehouse(
         raise FileNotFoundError(f"no warehouse at {path}: run an export first")
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        con = duckdb.connect(str(path), read_only=read_only, config={"memory_limit": MEMORY_LIMIT})
+        con = duckdb.connect(str(path), read_only=read_only, config=DUCKDB_CONFIG)
     except duckdb.IOException as error:
         if "lock" in str(error).lower():
             raise WarehouseLocked(
