@@ -20,7 +20,10 @@ CREATE TABLE IF NOT EXISTS conversations (
     last_export_run  VARCHAR NOT NULL  -- the run that last fetched it
 );
 
--- One row per history entry, in append order (position counts from 0).
+-- One row per history entry, in append order (position counts from 0). Key: (conversation_id,
+-- id), kept by the merge (a conversation's rows are replaced whole, in one transaction) rather
+-- than by a PRIMARY KEY: DuckDB holds such an index in memory and maintaining it halved merge
+-- speed, which bounded neither memory nor time by the batch size.
 CREATE TABLE IF NOT EXISTS entries (
     conversation_id     VARCHAR NOT NULL,
     id                  VARCHAR NOT NULL,
@@ -44,8 +47,7 @@ CREATE TABLE IF NOT EXISTS entries (
     next_agent_id       VARCHAR,
     next_agent_name     VARCHAR,
     raw                 JSON NOT NULL, -- the entry exactly as received
-    export_run          VARCHAR NOT NULL,
-    PRIMARY KEY (conversation_id, id)
+    export_run          VARCHAR NOT NULL
 );
 
 -- One row per entry of the messages endpoint (message.input / message.output only).
@@ -72,8 +74,7 @@ CREATE TABLE IF NOT EXISTS messages (
     next_agent_id       VARCHAR,
     next_agent_name     VARCHAR,
     raw                 JSON NOT NULL,
-    export_run          VARCHAR NOT NULL,
-    PRIMARY KEY (conversation_id, id)
+    export_run          VARCHAR NOT NULL
 );
 
 -- One row per chunk of list-valued content of a history entry.
@@ -91,8 +92,7 @@ CREATE TABLE IF NOT EXISTS content_chunks (
     file_type       VARCHAR,
     document_name   VARCHAR,
     raw             JSON NOT NULL,
-    export_run      VARCHAR NOT NULL,
-    PRIMARY KEY (conversation_id, entry_id, chunk_index)
+    export_run      VARCHAR NOT NULL
 );
 
 -- One row per export run: what it listed, fetched, skipped and wrote.

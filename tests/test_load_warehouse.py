@@ -158,11 +158,14 @@ def test_a_failing_batch_leaves_the_warehouse_as_it_was(data_dir: Path) -> None:
     con = open_warehouse(data_dir)
     merge_export_batch(con, *_fixture_batch("run-1"))
     before = _snapshot(con)
-    listed = _fixture("conversations_list.json")
-    duplicated = [{"id": "msg_same", "type": "message.input", "content": "x"}] * 2
-    batch = _batch("run-2", [listed[1]], {MODEL_CONV: duplicated}, {})
-    with pytest.raises(duckdb.ConstraintException):
-        merge_export_batch(con, *batch)
+    conversations, entries, messages, chunks = _fixture_batch("run-2")
+    # The messages insert runs after the conversations upsert and the entries insert: a value
+    # DuckDB refuses there must undo both.
+    index = messages.schema.get_field_index("content")
+    not_json = pa.array(["{not json"] * messages.num_rows, pa.string())
+    broken = messages.set_column(index, messages.schema.field(index), not_json)
+    with pytest.raises(duckdb.ConversionException):
+        merge_export_batch(con, conversations, entries, broken, chunks)
     assert _snapshot(con) == before
 
 
