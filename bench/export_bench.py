@@ -118,17 +118,7 @@ def bare_loop_row(workload: Workload, name: str, loop: str) -> Row:
         f"--concurrency={workload.concurrency}",
         f"--page-size={PAGE_SIZE}",
     ]
-    run = run_measured(command, child_env(), workload.emulator)
-    result = result_line(run, name)
-    return Row(
-        name=name,
-        requests=result["requests"],
-        fetch_s=result["fetch_s"],
-        client_cpu_s=result["cpu_s"],
-        emulator_cpu_s=run.emulator_cpu_s,
-        peak_rss_mb=run.peak_rss_mb,
-        total_s=run.wall_s,
-    )
+    return child_row(workload, name, command)
 
 
 def dlt_row(workload: Workload, name: str, loader: str) -> Row:
@@ -143,6 +133,13 @@ def dlt_row(workload: Workload, name: str, loader: str) -> Row:
         f"--page-size={PAGE_SIZE}",
         f"--loader={loader}",
     ]
+    return child_row(workload, name, command, pipeline_note=True)
+
+
+def child_row(
+    workload: Workload, name: str, command: list[str], pipeline_note: bool = False
+) -> Row:
+    """Run a child that prints its own result line (requests, fetch_s, cpu_s) and measure it."""
     run = run_measured(command, child_env(), workload.emulator)
     result = result_line(run, name)
     return Row(
@@ -153,7 +150,7 @@ def dlt_row(workload: Workload, name: str, loader: str) -> Row:
         emulator_cpu_s=run.emulator_cpu_s,
         peak_rss_mb=run.peak_rss_mb,
         total_s=run.wall_s,
-        notes={"pipeline_s": result["total_s"]},
+        notes={"pipeline_s": result["total_s"]} if pipeline_note else {},
     )
 
 
