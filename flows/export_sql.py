@@ -39,12 +39,12 @@ def _first_line(error: BaseException) -> str:
 def open_read_only(data_dir: Path) -> duckdb.DuckDBPyConnection:
     """A read-only connection to the warehouse under ``data_dir``, or QueryFailed saying why not."""
     path = warehouse_path(data_dir)
-    if not path.exists():
-        raise QueryFailed(
-            f"no warehouse at {path}: run `convo-etl export` or `convo-etl demo` first"
-        )
     try:
         return open_warehouse(data_dir, read_only=True)
+    except FileNotFoundError:
+        raise QueryFailed(
+            f"no warehouse at {path}: run `convo-etl export` or `convo-etl demo` first"
+        ) from None
     except (duckdb.Error, WarehouseLocked) as error:
         raise QueryFailed(
             f"cannot open {path} (is an export writing to it?): {_first_line(error)}"
