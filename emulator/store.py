@@ -2,7 +2,9 @@
 
 Synthetic histories are generated when read, from (seed, index), and kept only once a turn
 changes them: 20,000 conversations are ready in about a second and memory stays bounded by
-the caches (recent histories and serialized bodies, least recently used dropped first). A
+the caches (recent histories and serialized bodies, least recently used dropped first). The
+body cache holds every body of 20,000 synthetic conversations (~11 KB each), so a benchmark's
+crawl is served from it rather than from regenerated histories. A
 lock guards mutations, since tests call into the store from their own thread while the
 server's loop runs in another.
 """
@@ -12,6 +14,7 @@ import threading
 from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
@@ -22,7 +25,7 @@ from emulator.turns import build_turn
 
 _MESSAGE_TYPES = frozenset(("message.input", "message.output"))
 _GENERATED_CACHE = 256
-_BODY_CACHE = 2048
+_BODY_CACHE_BYTES = 256 * 2**20
 
 
 @dataclass(slots=True)
@@ -35,25 +38,35 @@ class _Record:
     meta_json: bytes | None = None
 
 
-class _Recent(OrderedDict):
-    """A small least-recently-used cache."""
+class _Recent:
+    """A least-recently-used cache bounded by the total weight of its values."""
 
-    def __init__(self, size: int) -> None:
-        super().__init__()
-        self.size = size
+    def __init__(self, budget: int, weigh: Callable[[Any], int] = lambda _: 1) -> None:
+        self.budget = budget
+        self.weigh = weigh
+        self.total = 0
+        self.items: OrderedDict[object, Any] = OrderedDict()
 
     def remember(self, key: object, value: object) -> None:
-        """Keep `value`, dropping the least recently used item beyond the size."""
-        self[key] = value
-        if len(self) > self.size:
-            self.popitem(last=False)
+        """Keep `value`, dropping the least recently used items beyond the budget."""
+        self.discard(key)
+        self.items[key] = value
+        self.total += self.weigh(value)
+        while self.total > self.budget:
+            self.total -= self.weigh(self.items.popitem(last=False)[1])
 
-    def recall(self, key: object) -> object:
+    def recall(self, key: object) -> Any:
         """The value kept for `key` (now the most recently used), or None."""
-        value = self.get(key)
+        value = self.items.get(key)
         if value is not None:
-            self.move_to_end(key)
+            self.items.move_to_end(key)
         return value
+
+    def discard(self, key: object) -> None:
+        """Forget `key`, if kept."""
+        value = self.items.pop(key, None)
+        if value is not None:
+            self.total -= self.weigh(value)
 
 
 class ConversationStore:
@@ -70,7 +83,7 @@ class ConversationStore:
         self._next_index = conversations
         end = start_of_today_micros() if end_us is None else end_us
         self._generated = _Recent(_GENERATED_CACHE)
-        self._bodies = _Recent(_BODY_CACHE)
+        self._bodies = _Recent(_BODY_CACHE_BYTES, len)
         self._records: dict[str, _Record] = {}
         self._order: list[str] = []
         for index in range(conversations):
@@ -129,9 +142,9 @@ class ConversationStore:
         return body
 
     def _forget(self, conversation_id: str) -> None:
-        self._generated.pop(conversation_id, None)
-        self._bodies.pop((conversation_id, "history"), None)
-        self._bodies.pop((conversation_id, "messages"), None)
+        self._generated.discard(conversation_id)
+        self._bodies.discard((conversation_id, "history"))
+        self._bodies.discard((conversation_id, "messages"))
 
     # Serialized bodies, cached until the conversation changes.
 

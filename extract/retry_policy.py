@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
+import aiohttp
 import httpx
 from tenacity import RetryCallState
 from tenacity.wait import wait_base
@@ -24,7 +25,15 @@ class RetryableStatus(Exception):
         self.retry_after = retry_after
 
 
-RETRYABLE_ERRORS = (RetryableStatus, httpx.TransportError)
+# Failures of the transport, not of the request: a refused or dropped connection, a timeout, a
+# truncated body. aiohttp's for the JSON calls, httpx's for the streams.
+TRANSPORT_ERRORS = (
+    aiohttp.ClientConnectionError,
+    aiohttp.ClientPayloadError,
+    TimeoutError,
+    httpx.TransportError,
+)
+RETRYABLE_ERRORS = (RetryableStatus, *TRANSPORT_ERRORS)
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:

@@ -13,7 +13,7 @@ import asyncio
 import gc
 from collections import deque
 from collections.abc import AsyncIterator, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -125,7 +125,7 @@ async def list_and_choose(
 ) -> None:
     """Page through the list, queueing batches of new or changed conversations as pages arrive."""
     work: Work = []
-    try:
+    async with ending_the_queue(queue):
         async for page in pages:
             chosen = select_for_fetch(page, stored, full)
             summary.listed += len(page)
@@ -143,8 +143,6 @@ async def list_and_choose(
         get_run_logger().info(
             "listed %d conversations, %d to fetch", summary.listed, summary.selected
         )
-    finally:
-        await queue.put(None)
 
 
 async def queue_requested(
@@ -159,11 +157,26 @@ async def queue_requested(
     summary.selected = len(unique)
     progress.chosen(len(unique))
     progress.listing_done()
-    try:
+    async with ending_the_queue(queue):
         for start in range(0, len(unique), batch_size):
             await queue.put([(cid, None) for cid in unique[start : start + batch_size]])
-    finally:
+
+
+@asynccontextmanager
+async def ending_the_queue(queue: asyncio.Queue[Work | None]) -> AsyncIterator[None]:
+    """Put the end marker (None) on the queue once the producing body ends, even by an error.
+
+    Not when the producer is cancelled: that happens because its consumer is gone, and on a full
+    queue with no consumer the marker would wait forever (a failed store once hung the run).
+    """
+    try:
+        yield
+    except asyncio.CancelledError:
+        raise
+    except BaseException:
         await queue.put(None)
+        raise
+    await queue.put(None)
 
 
 async def first_page_then_rest(
@@ -177,11 +190,13 @@ async def first_page_then_rest(
 
 
 def _absorb(summary: ExportSummary, batch: FetchedBatch, counts: StoredCounts) -> None:
-    """Add one stored batch to the run's counts."""
+    """Add one stored batch to the run's counts and timings."""
     summary.fetched += counts.conversations
     summary.entries_written += counts.entries
     summary.messages_written += counts.messages
-    for failure in batch.failures:
+    if summary.fetch_finished is None or batch.finished_at > summary.fetch_finished:
+        summary.fetch_finished = batch.finished_at
+    for failure in counts.failures:
         if failure.deleted:
             summary.deleted += 1
         else:
@@ -314,7 +329,9 @@ async def export_recorded(
             await export_batches(client, warehouse, first_page, pages, options, summary, progress)
         status = "completed" if summary.failed <= options.max_failures else "failed"
     finally:
-        summary.fetch_finished = summary.finished_at = _now()
+        summary.finished_at = _now()
+        # A run that fetched nothing (nothing changed) spent its fetch phase listing.
+        summary.fetch_finished = summary.fetch_finished or summary.finished_at
         summary.requests = client.stats.requests
         summary.retries = client.stats.retries
         record_run(warehouse, summary, options.mode, status, options.base_url)

@@ -9,6 +9,7 @@ from rich.console import Console
 from extract.errors import ApiError
 from flows.export import TooManyFailures, export_conversations
 from flows.export_prefect import announce_prefect_start
+from flows.export_store import StoreFailed
 from flows.export_summary import ExportSummary, summary_table
 from load.warehouse import WarehouseLocked
 
@@ -39,7 +40,7 @@ def run_export(
     except TooManyFailures as error:
         print_summary(console, error.summary, time.perf_counter() - started, title)
         raise ExportFailed(str(error)) from error
-    except (ApiError, WarehouseLocked) as error:
+    except (ApiError, WarehouseLocked, StoreFailed) as error:
         raise ExportFailed(str(error)) from error
     print_summary(console, summary, time.perf_counter() - started, title)
     return summary

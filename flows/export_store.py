@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import orjson
+import pyarrow as pa
 
 from flows.export_fetch import FetchedBatch, FetchFailure
 from flows.export_summary import ExportSummary
@@ -23,28 +25,51 @@ from transform.entries import flatten_histories, flatten_histories_chunks
 
 @dataclass(frozen=True)
 class StoredCounts:
-    """Rows one batch put into the warehouse."""
+    """Rows one batch put into the warehouse, and every conversation of it that failed (in
+    fetching, or with a body that is not the JSON the spec says)."""
 
     conversations: int
     entries: int
     messages: int
     chunks: int
+    failures: tuple[FetchFailure, ...]
+
+
+class StoreFailed(Exception):
+    """A batch could not be written or merged (disk, permissions, DuckDB); one line for the user.
+
+    Its transaction rolled back, so none of it is in the warehouse and the next run fetches it
+    again.
+    """
+
+
+class _UnexpectedBody(ValueError):
+    """A 2xx body that is not the JSON object, with a list under its key, that the spec says."""
+
+    def __init__(self, operation: str, message: str) -> None:
+        super().__init__(message)
+        self.operation = operation
+        self.message = message
 
 
 def store_fetched_batch(
     warehouse: duckdb.DuckDBPyConnection, batch: FetchedBatch, run_id: str, data_dir: Path
 ) -> StoredCounts:
     """Flatten a fetched batch, write its Parquet parts, merge it and record its failures."""
-    fetched = batch.conversations
-    histories = [(f.conversation["id"], f.history.get("entries") or []) for f in fetched]
-    message_lists = [(f.conversation["id"], f.messages.get("messages") or []) for f in fetched]
-    tables = {
-        "conversations": flatten_conversations([f.conversation for f in fetched], run_id),
-        "entries": flatten_histories(histories, run_id),
-        "messages": flatten_histories(message_lists, run_id),
-        "content_chunks": flatten_histories_chunks(histories, run_id),
-    }
-    if fetched:
+    try:
+        return _store(warehouse, batch, run_id, data_dir)
+    except (OSError, duckdb.Error) as error:
+        raise StoreFailed(
+            f"batch {batch.number} could not be stored in {data_dir}: {error} "
+            "(it was not merged into the warehouse; the next run fetches it again)"
+        ) from error
+
+
+def _store(
+    warehouse: duckdb.DuckDBPyConnection, batch: FetchedBatch, run_id: str, data_dir: Path
+) -> StoredCounts:
+    tables, failures = flatten_batch(batch, run_id)
+    if tables["conversations"].num_rows:
         part = part_name(run_id, batch.number)
         for table_name, table in tables.items():
             write_part(table, data_dir, table_name, part)
@@ -55,13 +80,62 @@ def store_fetched_batch(
             tables["messages"],
             tables["content_chunks"],
         )
-    record_export_failures(warehouse, [failure_row(run_id, f) for f in batch.failures])
+    record_export_failures(warehouse, [failure_row(run_id, f) for f in failures])
     return StoredCounts(
         conversations=tables["conversations"].num_rows,
         entries=tables["entries"].num_rows,
         messages=tables["messages"].num_rows,
         chunks=tables["content_chunks"].num_rows,
+        failures=tuple(failures),
     )
+
+
+def flatten_batch(
+    batch: FetchedBatch, run_id: str
+) -> tuple[dict[str, pa.Table], list[FetchFailure]]:
+    """Decode a batch's bodies and flatten them into its four tables, plus every failure.
+
+    The decoded JSON (several times the size of its bytes) is freed when this returns, before
+    the batch is written and merged: it never shares the peak with DuckDB's memory.
+    """
+    failures = list(batch.failures)
+    fetched: list[dict] = []
+    histories: list[tuple[str, list]] = []
+    message_lists: list[tuple[str, list]] = []
+    for conversation in batch.conversations:
+        cid = conversation.conversation["id"]
+        try:
+            history = _listed(conversation.history, "history", "entries")
+            messages = _listed(conversation.messages, "messages", "messages")
+        except _UnexpectedBody as error:
+            failures.append(FetchFailure(cid, error.operation, 200, error.message, False))
+            continue
+        fetched.append(conversation.conversation)
+        histories.append((cid, history))
+        message_lists.append((cid, messages))
+    tables = {
+        "conversations": flatten_conversations(fetched, run_id),
+        "entries": flatten_histories(histories, run_id),
+        "messages": flatten_histories(message_lists, run_id),
+        "content_chunks": flatten_histories_chunks(histories, run_id),
+    }
+    return tables, failures
+
+
+def _listed(body: bytes, operation: str, key: str) -> list:
+    """The list under ``key`` of a history or messages body (absent or null: no entries)."""
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        raise _UnexpectedBody(operation, f"response is not JSON: {error}") from None
+    if parsed.__class__ is not dict:
+        raise _UnexpectedBody(
+            operation, f"response is a JSON {type(parsed).__name__}, not an object"
+        )
+    listed = parsed.get(key) or []
+    if listed.__class__ is not list:
+        raise _UnexpectedBody(operation, f"response's {key!r} is not a list")
+    return listed
 
 
 def failure_row(run_id: str, failure: FetchFailure) -> dict[str, Any]:

@@ -39,7 +39,8 @@ class ExportSummary:
 
     @property
     def fetch_duration_s(self) -> float:
-        """Wall time from the first API request to the last batch merged."""
+        """Wall time from the first API request to the last response (storing the last batch
+        comes after it; ``duration_s`` covers everything)."""
         if self.fetch_started is None or self.fetch_finished is None:
             return 0.0
         return (self.fetch_finished - self.fetch_started).total_seconds()

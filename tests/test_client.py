@@ -245,3 +245,28 @@ def test_calls_outside_async_with_fail_clearly() -> None:
     client = ConversationsClient(ClientConfig(base_url="http://127.0.0.1:9"))
     with pytest.raises(RuntimeError, match="must be used as `async with"):
         asyncio.run(client.list_conversations())
+
+
+def test_calls_and_streams_go_through_the_proxy_the_environment_names(
+    make_emulator: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emu = make_emulator(conversations=3)
+    listed_before = [c["id"] for c in emu.store.conversations_newest_first()]
+    # The API's host does not resolve: only a client that sends everything to the proxy (here the
+    # emulator, which answers absolute-form requests) gets an answer.
+    monkeypatch.setenv("HTTP_PROXY", emu.url)
+    for name in ("NO_PROXY", "no_proxy", "http_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    config = ClientConfig(
+        base_url="http://api.mistral.invalid", api_key=ANY_KEY, max_retries=0, connect_timeout=5
+    )
+
+    async def call() -> tuple[list[dict], list[StreamEvent]]:
+        async with ConversationsClient(config) as client:
+            listed = await client.list_conversations()
+            streamed = [e async for e in client.stream_start({"inputs": "hi", "model": MODEL})]
+        return listed, streamed
+
+    listed, streamed = asyncio.run(call())
+    assert [c["id"] for c in listed] == listed_before
+    assert streamed[-1].type == "conversation.response.done"

@@ -14,6 +14,7 @@ from prefect.artifacts import Artifact
 
 from emulator.server import RunningEmulator
 from flows.export import TooManyFailures, export_conversations
+from flows.export_store import StoreFailed
 from flows.export_summary import ExportSummary
 
 pytestmark = pytest.mark.usefixtures("prefect_harness", "api_key")
@@ -255,3 +256,18 @@ def test_failures_beyond_max_failures_fail_the_run_after_storing_the_rest(
 
     allowed = export(emu, data_dir, conversation_ids=[missing], max_failures=1)
     assert (allowed.failed, allowed.fetched) == (1, 0)
+
+
+@pytest.mark.timeout(90)
+def test_a_batch_that_cannot_be_stored_fails_the_run_instead_of_hanging_it(
+    make_emulator: Callable[..., RunningEmulator], data_dir: Path
+) -> None:
+    emu = make_emulator(conversations=40, seed=12)
+    # A file where the entries' Parquet directory should be: every store fails, while the
+    # listing, five batches ahead, waits on a full queue.
+    (data_dir / "parquet").mkdir(parents=True)
+    (data_dir / "parquet" / "entries").write_text("not a directory")
+    with pytest.raises(StoreFailed, match=r"batch 1 could not be stored in .*File exists"):
+        export(emu, data_dir, batch_size=5, page_size=40)
+    assert rows(data_dir, "select status from export_runs") == [("failed",)]
+    assert rows(data_dir, "select count(*) from conversations") == [(0,)]
