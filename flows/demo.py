@@ -6,7 +6,9 @@ the same client, the same warehouse, against `emulator` instead of api.mistral.a
 
 import asyncio
 import os
+import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from rich.console import Console
@@ -16,6 +18,7 @@ from emulator.server import spawn_emulator
 from extract.client import ClientConfig, ConversationsClient
 from flows.export_run import run_export
 from flows.export_sql import QueryFormat, open_read_only, print_result, read_view
+from flows.prefect_api import prefect_api
 from load.warehouse import warehouse_path
 
 # The emulator's own key: it only guards a loopback server, it is not a secret.
@@ -90,6 +93,19 @@ def next_steps(data_dir: Path) -> str:
     )
 
 
+def run_demo_exports(
+    flow_kwargs: dict[str, Any], url: str, changes: int, console: Console, started: float
+) -> None:
+    """Export everything, change ``changes`` conversations through the API, export again."""
+    console.rule("1. Full export")
+    run_export({**flow_kwargs, "full": True}, console, "Full export", started)
+    console.rule(f"2. Change {changes} conversations through the API (append a turn)")
+    changed = asyncio.run(change_conversations(url, changes))
+    console.print(f"appended a user turn to {len(changed)} conversations", highlight=False)
+    console.rule("3. Incremental export: only what changed is fetched")
+    run_export(flow_kwargs, console, "Incremental export")
+
+
 def run_demo(conversations: int, changes: int, data_dir: Path, console: Console) -> None:
     """Serve ``conversations`` synthetic conversations, export, change ``changes``, export again."""
     elsewhere = exports_from_elsewhere(data_dir)
@@ -106,17 +122,13 @@ def run_demo(conversations: int, changes: int, data_dir: Path, console: Console)
         conversations=conversations, api_key=DEMO_API_KEY, latency_ms=DEMO_LATENCY_MS
     )
     with spawn_emulator(config) as emulator:
+        started = time.perf_counter()
         # The flow reads its key from the environment only (so Prefect never stores it): in
         # this process, that key is the emulator's.
         os.environ["MISTRAL_API_KEY"] = DEMO_API_KEY
         flow_kwargs = {"data_dir": str(data_dir), "base_url": emulator.url, "show_progress": True}
-        console.rule("1. Full export")
-        run_export({**flow_kwargs, "full": True}, console, "Full export")
-        console.rule(f"2. Change {changes} conversations through the API (append a turn)")
-        changed = asyncio.run(change_conversations(emulator.url, changes))
-        console.print(f"appended a user turn to {len(changed)} conversations", highlight=False)
-        console.rule("3. Incremental export: only what changed is fetched")
-        run_export(flow_kwargs, console, "Incremental export", announce=False)
+        with prefect_api(console):
+            run_demo_exports(flow_kwargs, emulator.url, changes, console, started)
     show_analytics(data_dir, console)
     console.rule("Next")
     console.print(next_steps(data_dir), highlight=False, markup=False, soft_wrap=True)

@@ -1,5 +1,6 @@
 """Export sub-commands: `export`, `sql`, `schedule` and `demo`."""
 
+import time
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -11,9 +12,9 @@ from rich.console import Console
 from extract.settings import ApiSettings
 from flows.demo import DemoRefused, run_demo
 from flows.export import export_conversations
-from flows.export_prefect import prefect_api_url
 from flows.export_run import ExportFailed, run_export
 from flows.export_sql import QueryFailed, QueryFormat, run_query
+from flows.prefect_api import PrefectServerFailed, prefect_api, prefect_api_url
 
 NO_KEY_MESSAGE = (
     "MISTRAL_API_KEY is not set: export MISTRAL_API_KEY=<your key> (from console.mistral.ai) "
@@ -88,23 +89,26 @@ def export_command(
     settings = api_settings(base_url)
     if settings.api_key is None:
         fail(NO_KEY_MESSAGE)
+    started = time.perf_counter()
     try:
-        run_export(
-            {
-                "data_dir": str(data_dir),
-                "base_url": settings.base_url,
-                "full": full,
-                "conversation_ids": conversation_id or None,
-                "concurrency": concurrency,
-                "rps": rps,
-                "batch_size": batch_size,
-                "page_size": page_size,
-                "max_failures": max_failures,
-                "show_progress": progress,
-            },
-            stderr,
-        )
-    except ExportFailed as error:
+        with prefect_api(stderr):
+            run_export(
+                {
+                    "data_dir": str(data_dir),
+                    "base_url": settings.base_url,
+                    "full": full,
+                    "conversation_ids": conversation_id or None,
+                    "concurrency": concurrency,
+                    "rps": rps,
+                    "batch_size": batch_size,
+                    "page_size": page_size,
+                    "max_failures": max_failures,
+                    "show_progress": progress,
+                },
+                stderr,
+                started=started,
+            )
+    except (ExportFailed, PrefectServerFailed) as error:
         fail(str(error))
 
 
@@ -177,5 +181,5 @@ def demo_command(
     """Export from a local emulator twice (full, then incremental) and show the analytics."""
     try:
         run_demo(conversations, changes, data_dir, Console())
-    except (DemoRefused, ExportFailed, QueryFailed) as error:
+    except (DemoRefused, ExportFailed, PrefectServerFailed, QueryFailed) as error:
         fail(str(error))

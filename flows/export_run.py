@@ -8,7 +8,6 @@ from rich.console import Console
 
 from extract.errors import ApiError
 from flows.export import TooManyFailures, export_conversations
-from flows.export_prefect import announce_prefect_start
 from flows.export_store import StoreFailed
 from flows.export_summary import ExportSummary, summary_table
 from load.warehouse import WarehouseLocked
@@ -29,12 +28,17 @@ def print_summary(console: Console, summary: ExportSummary, total_s: float, titl
 
 
 def run_export(
-    flow_kwargs: dict[str, Any], console: Console, title: str = "Export", announce: bool = True
+    flow_kwargs: dict[str, Any],
+    console: Console,
+    title: str = "Export",
+    started: float | None = None,
 ) -> ExportSummary:
-    """Run export_conversations, print its summary; known errors become ExportFailed."""
-    started = time.perf_counter()
-    if announce:
-        announce_prefect_start(console)
+    """Run export_conversations, print its summary; known errors become ExportFailed.
+
+    Prefect's API must be up (see flows.prefect_api); ``started`` (a perf_counter reading) is
+    when the command began, so that the total printed includes the API's start-up.
+    """
+    started = time.perf_counter() if started is None else started
     try:
         summary = asyncio.run(export_conversations(**flow_kwargs))
     except TooManyFailures as error:
