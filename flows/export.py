@@ -137,6 +137,10 @@ async def list_and_choose(
                 if len(work) >= batch_size:
                     await queue.put(work)
                     work = []
+            if work and summary.listed == len(page):
+                # The first batch is the first page's: details start flowing one page in.
+                await queue.put(work)
+                work = []
         if work:
             await queue.put(work)
         progress.listing_done()
