@@ -9,6 +9,7 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from extract.settings import ApiSettings
+from flows.prefect_api import PrefectServerFailed, prefect_api
 from flows.replay import MISSING_KEY_MESSAGE, replay_flow
 from flows.replay_run_id import check_run_id, new_run_id
 from flows.replay_summary import print_summary
@@ -82,24 +83,26 @@ def replay_command(
     settings = _api_settings(base_url)
     root = data_dir or Path(DEFAULT_DATA_DIR)
     root.mkdir(parents=True, exist_ok=True)
-    Console(stderr=True, highlight=False).print(f"run id: {run_id}")
+    console = Console(stderr=True, highlight=False)
+    console.print(f"run id: {run_id}")
     try:
-        summary = asyncio.run(
-            replay_flow(
-                prompts_path=str(prompts),
-                data_dir=str(root),
-                base_url=settings.base_url,
-                run_id=run_id,
-                concurrency=concurrency,
-                rps=rps,
-                repeat=repeat,
-                stream=stream,
-                model=model,
-                agent_id=agent_id,
-                show_progress=True,
+        with prefect_api(console):
+            summary = asyncio.run(
+                replay_flow(
+                    prompts_path=str(prompts),
+                    data_dir=str(root),
+                    base_url=settings.base_url,
+                    run_id=run_id,
+                    concurrency=concurrency,
+                    rps=rps,
+                    repeat=repeat,
+                    stream=stream,
+                    model=model,
+                    agent_id=agent_id,
+                    show_progress=True,
+                )
             )
-        )
-    except WarehouseLocked as exc:
+    except (WarehouseLocked, PrefectServerFailed) as exc:
         raise _fail(str(exc)) from None
     print_summary(summary)
     if summary.errors:

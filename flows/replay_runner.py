@@ -82,7 +82,7 @@ class TurnRunner:
                 outcome = _unsent(mode, source, PREVIOUS_TURN_FAILED)
             else:
                 outcome = await self.run_turn(row, mode, source)
-            await sink.add(ReplayItem(row, repeat_index, outcome))
+            sink.add(ReplayItem(row, repeat_index, outcome))
             if sequence.thread is not None:
                 failed = outcome.status != OK
                 thread_conversation = outcome.conversation_id

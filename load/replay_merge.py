@@ -1,8 +1,9 @@
 """Write replay batches to Parquet and merge them into DuckDB, idempotent per (run, row, repeat).
 
 Each batch becomes one Parquet part per table plus one DuckDB transaction that replaces the rows
-of the same keys, so a rerun's result replaces an earlier error. When a run finishes, its parts
-are rewritten as one part per table from the merged rows, so Parquet holds no stale duplicates.
+of the same keys, so a rerun's result replaces an earlier error. When a resumed run finishes, its
+parts are rewritten as one part per table from the merged rows, so Parquet holds no stale
+duplicates (a first attempt's batch parts hold each row once: they are left as they are).
 """
 
 from dataclasses import dataclass
