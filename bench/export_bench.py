@@ -237,7 +237,7 @@ def render_notes(workload: Workload, measured: list[tuple[Row, float]]) -> str:
         f"{workload.concurrency} in flight; limit = {workload.expected_requests:,} requests x "
         f"{workload.latency_ms:g} ms / {workload.concurrency} = {workload.limit_s:.2f} s.",
         "fetch = first request to last (export: fetch_started to fetch_finished of its "
-        "export_runs row, up to the last batch merged; dlt: its extract step); total = the "
+        "export_runs row, up to the last response; dlt: its extract step); total = the "
         "process's wall time, start-up included. CPU per request: the client's own process "
         "during the fetch, and the emulator's process during the whole run.",
     ]

@@ -19,10 +19,12 @@ os.environ.setdefault("MISTRAL_API_KEY", "bench-key")
 
 import httpx
 from httpx_sse import aconnect_sse
+from rich.console import Console
 
 from emulator.config import EmulatorConfig
 from emulator.replies import reply_pieces, reply_text
 from emulator.server import spawn_emulator
+from flows.prefect_api import prefect_api
 from flows.replay import replay_flow
 from load.warehouse import open_warehouse
 
@@ -115,9 +117,10 @@ def main() -> None:
         csv_path, warm_path = root / "prompts.csv", root / "warm.csv"
         write_prompt_csv(prompts, csv_path)
         write_prompt_csv(prompts[:1], warm_path)
-        # The first flow call starts Prefect's temporary server: keep that out of the timing.
-        asyncio.run(replay_run(warm_path, root / "warm", emu.url, "warm-up"))
-        replay_s, replay_ok = asyncio.run(replay_run(csv_path, root / "data", emu.url, "bench"))
+        # Prefect's temporary server starts, and its first flow run warms up, before the timing.
+        with prefect_api(Console(stderr=True)):
+            asyncio.run(replay_run(warm_path, root / "warm", emu.url, "warm-up"))
+            replay_s, replay_ok = asyncio.run(replay_run(csv_path, root / "data", emu.url, "bench"))
         stream_s = streaming_s(root / "data", "bench")
         bare_s, bare_ok = asyncio.run(bare_sse_loop(emu.url, prompts))
     print(
