@@ -180,7 +180,7 @@ class ConversationsClient:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        """Close the connection pool (closing httpx's transport closes the shared session)."""
+        """Close httpx's transport and the aiohttp session (and its connections) under it."""
         if self._open is not None:
             await self._open.http.aclose()
             await self._open.session.close()
