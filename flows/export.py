@@ -35,7 +35,7 @@ from flows.export_selection import select_for_fetch
 from flows.export_store import StoredCounts, record_run, store_fetched_batch
 from flows.export_summary import ExportSummary, summary_markdown
 from flows.gc_tuning import rare_full_collections
-from load.warehouse import open_warehouse, stored_updated_at
+from load.warehouse import open_warehouse, remove_warehouse, stored_updated_at, warehouse_path
 
 Work = list[tuple[str, dict | None]]
 _FAILURE_SAMPLES = 10
@@ -259,6 +259,38 @@ async def fetch_and_store(
             _absorb(summary, stored_batch, await storing)
 
 
+async def first_page_and_warehouse(
+    pages: AsyncIterator[list[dict]], data_dir: Path, listing: bool
+) -> tuple[list[dict] | None, duckdb.DuckDBPyConnection]:
+    """The first list page (when listing) and the open warehouse, the two at once.
+
+    Opening a new warehouse (its DDL and first sync: ~80 ms) overlaps the first request. That
+    page proves the key: when it fails, a warehouse this call created is removed again, so a
+    rejected key leaves nothing behind.
+    """
+    created = not warehouse_path(data_dir).exists()
+    opening = asyncio.create_task(asyncio.to_thread(open_warehouse, data_dir))
+    try:
+        first_page = await anext(pages, None) if listing else None
+    except BaseException:
+        await _abandon(opening, data_dir if created else None)
+        raise
+    return first_page, await opening
+
+
+async def _abandon(
+    opening: asyncio.Task[duckdb.DuckDBPyConnection], created_in: Path | None
+) -> None:
+    """Close a warehouse no longer wanted, and remove it if this run created it."""
+    try:
+        warehouse = await opening
+    except Exception:  # the first page's failure is the one to report
+        return
+    warehouse.close()
+    if created_in is not None:
+        remove_warehouse(created_in)
+
+
 def _now() -> datetime:
     """The current UTC time."""
     return datetime.now(UTC)
@@ -357,9 +389,8 @@ async def export_conversations(
     async with ConversationsClient(config) as client:
         summary.fetch_started = _now()
         pages = iter_conversation_pages(client, page_size)
-        # The first page proves the key before the warehouse is created or opened.
-        first_page = None if options.conversation_ids else await anext(pages, None)
-        warehouse = open_warehouse(options.data_dir)
+        listing = not options.conversation_ids
+        first_page, warehouse = await first_page_and_warehouse(pages, options.data_dir, listing)
         try:
             with rare_full_collections():
                 await export_recorded(client, warehouse, first_page, pages, options, summary)

@@ -66,6 +66,13 @@ def open_warehouse(
     return con
 
 
+def remove_warehouse(data_dir: str | os.PathLike[str]) -> None:
+    """Delete a closed warehouse's files (the database and its write-ahead log)."""
+    path = warehouse_path(data_dir)
+    for file in (path, path.with_name(path.name + ".wal")):
+        file.unlink(missing_ok=True)
+
+
 def merge_export_batch(
     con: duckdb.DuckDBPyConnection,
     conversations: pa.Table,
