@@ -127,17 +127,22 @@ def _server_command(port: int) -> list[str]:
     ]
 
 
+def answers(url: str) -> bool:
+    """Whether a Prefect API answers its health check at ``url`` (``.../api``)."""
+    try:
+        with urllib.request.urlopen(f"{url}/health", timeout=2) as answer:
+            return answer.status == 200
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return False
+
+
 def _wait_healthy(process: subprocess.Popen[bytes], url: str, deadline: float) -> int | None:
     """None once the server answers /health; its exit code if it stopped first."""
     while time.monotonic() < deadline:
         if process.poll() is not None:
             return process.returncode
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as answer:
-                if answer.status == 200:
-                    return None
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
+        if answers(url):
+            return None
         time.sleep(0.1)
     _stop(process)
     raise PrefectServerFailed(

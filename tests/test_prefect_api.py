@@ -9,26 +9,17 @@ import subprocess
 import sys
 import textwrap
 import time
-import urllib.error
-import urllib.request
 
-
-def answers(url: str) -> bool:
-    """Whether a Prefect API answers its health check at ``url``."""
-    try:
-        with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-            return response.status == 200
-    except (urllib.error.URLError, ConnectionError, TimeoutError):
-        return False
+from flows.prefect_api import answers
 
 
 def command(body: str) -> list[str]:
     """A Python child running ``body`` inside `prefect_api`, with `url` bound."""
     script = textwrap.dedent(
         """
-        import sys, time, urllib.request
+        import time
         from rich.console import Console
-        from flows.prefect_api import prefect_api, prefect_api_url
+        from flows.prefect_api import answers, prefect_api, prefect_api_url
         assert prefect_api_url() is None
         with prefect_api(Console(stderr=True)) as url:
         """
@@ -39,8 +30,7 @@ def command(body: str) -> list[str]:
 def test_a_server_is_started_for_the_block_and_stopped_after_it() -> None:
     body = """
     assert prefect_api_url() == url
-    with urllib.request.urlopen(url + "/health", timeout=2) as answer:
-        assert answer.status == 200
+    assert answers(url)
     print(url)
     """
     child = subprocess.run(
