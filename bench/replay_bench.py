@@ -25,7 +25,7 @@ from emulator.config import EmulatorConfig
 from emulator.replies import reply_pieces, reply_text
 from emulator.server import spawn_emulator
 from flows.prefect_api import prefect_api
-from flows.replay import replay_flow
+from flows.replay.flow import replay_flow
 from load.warehouse import open_warehouse
 
 ROWS = 1_000

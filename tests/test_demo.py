@@ -11,7 +11,7 @@ from prefect.settings import PREFECT_API_URL
 from typer.testing import CliRunner
 
 from flows.cli import app
-from flows.demo import ANALYTICS_VIEWS
+from flows.export.demo import ANALYTICS_VIEWS
 from load.warehouse import open_warehouse, record_export_run
 
 CONVO_ETL = str(Path(sys.executable).parent / "convo-etl")

@@ -13,9 +13,9 @@ import pytest
 from prefect.artifacts import Artifact
 
 from emulator.server import RunningEmulator
-from flows.export import TooManyFailures, export_conversations
-from flows.export_store import StoreFailed
-from flows.export_summary import ExportSummary
+from flows.export.flow import TooManyFailures, export_conversations
+from flows.export.store import StoreFailed
+from flows.export.summary import ExportSummary
 
 pytestmark = pytest.mark.usefixtures("prefect_harness", "api_key")
 

@@ -4,8 +4,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from emulator.store import ConversationStore
-from flows.export_fetch import FetchedBatch, FetchedConversation
-from flows.export_store import store_fetched_batch
+from flows.export.fetch import FetchedBatch, FetchedConversation
+from flows.export.store import store_fetched_batch
 from load.warehouse import open_warehouse
 
 RUN_ID = "run-store-test"

@@ -15,7 +15,7 @@ from emulator.catalog import AGENTS
 from emulator.events import DELTAS_BEFORE_ERROR
 from emulator.replies import reply_pieces, reply_text, usage_for
 from emulator.server import RunningEmulator
-from flows.replay import ReplaySummary, replay_flow
+from flows.replay.flow import ReplaySummary, replay_flow
 from load.warehouse import open_warehouse
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from flows.replay_progress import RunProgress
-from flows.replay_sink import Batch, ResultSink
+from flows.replay.progress import RunProgress
+from flows.replay.sink import Batch, ResultSink
 from transform.prompts import PromptRow
 from transform.replay import OK, AssistantOutput, ReplayItem, TurnOutcome
 

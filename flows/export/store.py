@@ -15,8 +15,8 @@ import duckdb
 import orjson
 import pyarrow as pa
 
-from flows.export_fetch import FetchedBatch, FetchFailure
-from flows.export_summary import ExportSummary
+from flows.export.fetch import FetchedBatch, FetchFailure
+from flows.export.summary import ExportSummary
 from load.parquet import part_name, write_part
 from load.warehouse import merge_export_batch, record_export_failures, record_export_run
 from transform.conversations import flatten_conversations

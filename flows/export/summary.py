@@ -7,6 +7,8 @@ from datetime import datetime
 
 from rich.table import Table
 
+from flows.progress import numbers_table
+
 
 @dataclass
 class ExportSummary:
@@ -80,9 +82,4 @@ def summary_markdown(summary: ExportSummary) -> str:
 
 def summary_table(summary: ExportSummary, title: str = "Export") -> Table:
     """The run's numbers as a rich table, for the terminal."""
-    table = Table(title=title, show_header=False, title_justify="left")
-    table.add_column("what")
-    table.add_column("value", justify="right")
-    for label, value in summary.rows():
-        table.add_row(label, value)
-    return table
+    return numbers_table(title, summary.rows())

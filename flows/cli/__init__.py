@@ -14,14 +14,14 @@ os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
 import typer
 
 from emulator.cli import emulator_command
-from flows.export_cli import (
+from flows.cli.export import (
     demo_command,
     export_command,
     schedule_command,
     sql_command,
 )
-from flows.replay_cli import replay_command
-from flows.replay_report_cli import replay_report_command
+from flows.cli.replay import replay_command
+from flows.cli.replay_report import replay_report_command
 
 app = typer.Typer(
     name="convo-etl",

@@ -5,7 +5,7 @@ from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Self
 
-from flows.replay_progress import RunProgress
+from flows.replay.progress import RunProgress
 from transform.replay import OK, ReplayItem
 
 Batch = list[ReplayItem]

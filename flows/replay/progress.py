@@ -2,16 +2,9 @@
 
 import time
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from rich.progress import TaskProgressColumn, TextColumn
+
+from flows.progress import progress_bar
 
 
 class RunProgress:
@@ -20,18 +13,12 @@ class RunProgress:
     def __init__(self, total: int, visible: bool) -> None:
         self.ok = 0
         self.errors = 0
-        self._bar = Progress(
+        self._bar = progress_bar(
             TextColumn("replay"),
-            BarColumn(),
-            MofNCompleteColumn(),
             TaskProgressColumn(),
             TextColumn("[green]{task.fields[ok]} ok[/] [red]{task.fields[errors]} errors[/]"),
             TextColumn("{task.fields[rate]}"),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            console=Console(stderr=True),
-            disable=not visible,
+            visible=visible,
         )
         self._task = self._bar.add_task("replay", total=total, ok=0, errors=0, rate="")
         self._started = time.perf_counter()

@@ -1,7 +1,5 @@
-"""The export flow: list every conversation, fetch the new and changed ones, store them by batch.
+"""The export's pipeline: listing feeds a queue of batches; batches are fetched and stored.
 
-One async flow owns the one ConversationsClient; its tasks are awaited in the flow's own event
-loop (`.submit()`/`.map()` would run async tasks in new loops the client cannot cross into).
 Three stages overlap: listing feeds a small queue of batches, the flow fetches batch N+1 while
 batch N is flattened, written and merged in a worker thread. Memory holds at most a queued
 batch of listed attributes, one batch being fetched and one being stored.
@@ -14,28 +12,23 @@ from collections import deque
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
-from prefect import flow, get_run_logger, task
-from prefect.artifacts import acreate_markdown_artifact
+from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from prefect.runtime import flow_run
 from prefect.utilities.annotations import quote
 
 from extract.client import ConversationsClient
 from extract.errors import ApiKeyRejected
-from extract.pager import iter_conversation_pages
-from extract.settings import ApiSettings
-from flows.export_fetch import FetchedBatch, fetch_conversations
-from flows.export_progress import ExportProgress
-from flows.export_selection import select_for_fetch
-from flows.export_store import StoredCounts, record_run, store_fetched_batch
-from flows.export_summary import ExportSummary, summary_markdown
-from flows.gc_tuning import rare_full_collections
-from load.warehouse import open_warehouse, remove_warehouse, stored_updated_at, warehouse_path
+from flows.export.fetch import FetchedBatch, fetch_conversations
+from flows.export.progress import ExportProgress
+from flows.export.selection import select_for_fetch
+from flows.export.store import StoredCounts, store_fetched_batch
+from flows.export.summary import ExportSummary
+from load.warehouse import stored_updated_at
 
 Work = list[tuple[str, dict | None]]
 _FAILURE_SAMPLES = 10
@@ -60,15 +53,18 @@ class ExportOptions:
         return "ids" if self.conversation_ids else "full" if self.full else "incremental"
 
 
-class TooManyFailures(Exception):
-    """More conversations failed (deleted ones aside) than the run allows; carries the summary."""
+@dataclass(frozen=True)
+class ExportRun:
+    """What one run's pipeline works with: the client, the open warehouse, the listing (its first
+    page already taken to prove the key), what was asked, the counters and the progress bar."""
 
-    def __init__(self, summary: ExportSummary, max_failures: int) -> None:
-        super().__init__(
-            f"{summary.failed} conversations could not be fetched (allowed: {max_failures}); "
-            "see the export_failures table"
-        )
-        self.summary = summary
+    client: ConversationsClient
+    warehouse: duckdb.DuckDBPyConnection
+    first_page: list[dict] | None
+    pages: AsyncIterator[list[dict]]
+    options: ExportOptions
+    summary: ExportSummary
+    progress: ExportProgress
 
 
 def _retry_unless_key_rejected(task: Any, task_run: Any, state: Any) -> bool:
@@ -212,19 +208,13 @@ def _absorb(summary: ExportSummary, batch: FetchedBatch, counts: StoredCounts) -
             )
 
 
-async def fetch_and_store(
-    client: ConversationsClient,
-    warehouse: duckdb.DuckDBPyConnection,
-    queue: asyncio.Queue[Work | None],
-    summary: ExportSummary,
-    progress: ExportProgress,
-    data_dir: Path,
-) -> None:
+async def fetch_and_store(run: ExportRun, queue: asyncio.Queue[Work | None]) -> None:
     """Fetch queued batches, two at a time, while the batch before them is being stored.
 
     Two batches in flight let the next batch fill the request slots the current one's last
     conversations leave idle; storing runs in a thread meanwhile. Batches are stored in order.
     """
+    summary = run.summary
     fetching: deque[asyncio.Task[FetchedBatch]] = deque()
     storing: asyncio.Task[StoredCounts] | None = None
     stored_batch: FetchedBatch | None = None
@@ -236,7 +226,7 @@ async def fetch_and_store(
             _absorb(summary, stored_batch, await storing)
         stored_batch = batch
         storing = asyncio.create_task(
-            store_batch(warehouse, quote(batch), summary.run_id, data_dir)
+            store_batch(run.warehouse, quote(batch), summary.run_id, run.options.data_dir)
         )
 
     try:
@@ -244,7 +234,7 @@ async def fetch_and_store(
             summary.batches += 1
             fetching.append(
                 asyncio.create_task(
-                    fetch_batch(client, summary.batches, quote(work), quote(progress))
+                    fetch_batch(run.client, summary.batches, quote(work), quote(run.progress))
                 )
             )
             if len(fetching) == _FETCHES_IN_FLIGHT:
@@ -259,156 +249,29 @@ async def fetch_and_store(
             _absorb(summary, stored_batch, await storing)
 
 
-async def first_page_and_warehouse(
-    pages: AsyncIterator[list[dict]], data_dir: Path, listing: bool
-) -> tuple[list[dict] | None, duckdb.DuckDBPyConnection]:
-    """The first list page (when listing) and the open warehouse, the two at once.
-
-    Opening a new warehouse (its DDL and first sync: ~80 ms) overlaps the first request. That
-    page proves the key: when it fails, a warehouse this call created is removed again, so a
-    rejected key leaves nothing behind.
-    """
-    created = not warehouse_path(data_dir).exists()
-    opening = asyncio.create_task(asyncio.to_thread(open_warehouse, data_dir))
-    try:
-        first_page = await anext(pages, None) if listing else None
-    except BaseException:
-        await _abandon(opening, data_dir if created else None)
-        raise
-    return first_page, await opening
-
-
-async def _abandon(
-    opening: asyncio.Task[duckdb.DuckDBPyConnection], created_in: Path | None
-) -> None:
-    """Close a warehouse no longer wanted, and remove it if this run created it."""
-    try:
-        warehouse = await opening
-    except Exception:  # the first page's failure is the one to report
-        return
-    warehouse.close()
-    if created_in is not None:
-        remove_warehouse(created_in)
-
-
-def _now() -> datetime:
-    """The current UTC time."""
-    return datetime.now(UTC)
-
-
-async def export_batches(
-    client: ConversationsClient,
-    warehouse: duckdb.DuckDBPyConnection,
-    first_page: list[dict] | None,
-    pages: AsyncIterator[list[dict]],
-    options: ExportOptions,
-    summary: ExportSummary,
-    progress: ExportProgress,
-) -> None:
+async def export_batches(run: ExportRun) -> None:
     """List (or take the requested ids) and fetch-and-store batches, the two overlapping."""
     queue: asyncio.Queue[Work | None] = asyncio.Queue(maxsize=1)
+    options = run.options
     if options.conversation_ids:
         producer = queue_requested(
-            options.conversation_ids, options.batch_size, queue, summary, progress
+            options.conversation_ids, options.batch_size, queue, run.summary, run.progress
         )
     else:
         producer = list_and_choose(
-            quote(first_page_then_rest(pages, first_page)),
-            quote(stored_updated_at(warehouse)),
+            quote(first_page_then_rest(run.pages, run.first_page)),
+            quote(stored_updated_at(run.warehouse)),
             options.full,
             options.batch_size,
             quote(queue),
-            quote(summary),
-            quote(progress),
+            quote(run.summary),
+            quote(run.progress),
         )
     listing = asyncio.create_task(producer)
     try:
-        await fetch_and_store(client, warehouse, queue, summary, progress, options.data_dir)
+        await fetch_and_store(run, queue)
     finally:
         if not listing.done():
             listing.cancel()
         await asyncio.gather(listing, return_exceptions=True)
     await listing
-
-
-async def export_recorded(
-    client: ConversationsClient,
-    warehouse: duckdb.DuckDBPyConnection,
-    first_page: list[dict] | None,
-    pages: AsyncIterator[list[dict]],
-    options: ExportOptions,
-    summary: ExportSummary,
-) -> None:
-    """Export with the run recorded in export_runs: as running first, then as it ended."""
-    status = "failed"
-    record_run(warehouse, summary, options.mode, "running", options.base_url)
-    try:
-        with ExportProgress(options.show_progress) as progress:
-            await export_batches(client, warehouse, first_page, pages, options, summary, progress)
-        status = "completed" if summary.failed <= options.max_failures else "failed"
-    finally:
-        summary.finished_at = _now()
-        # A run that fetched nothing (nothing changed) spent its fetch phase listing.
-        summary.fetch_finished = summary.fetch_finished or summary.finished_at
-        summary.requests = client.stats.requests
-        summary.retries = client.stats.retries
-        record_run(warehouse, summary, options.mode, status, options.base_url)
-
-
-@flow(name="export-conversations")
-async def export_conversations(
-    data_dir: str = "data",
-    base_url: str | None = None,
-    full: bool = False,
-    conversation_ids: list[str] | None = None,
-    concurrency: int = 16,
-    rps: float | None = None,
-    batch_size: int = 250,
-    page_size: int = 100,
-    max_failures: int = 0,
-    show_progress: bool = False,
-) -> ExportSummary:
-    """Copy every conversation the key can see (or just ``conversation_ids``) into the warehouse.
-
-    The key comes from MISTRAL_API_KEY, never from a parameter, so Prefect never stores it.
-    """
-    logger = get_run_logger()
-    summary = ExportSummary(run_id=str(flow_run.get_id()), started_at=_now())
-    settings = ApiSettings(base_url=base_url) if base_url else ApiSettings()
-    config = settings.client_config(concurrency=concurrency, rps=rps)
-    options = ExportOptions(
-        data_dir=Path(data_dir),
-        full=full,
-        conversation_ids=conversation_ids or [],
-        batch_size=batch_size,
-        max_failures=max_failures,
-        show_progress=show_progress,
-        base_url=settings.base_url,
-    )
-    logger.info("export (%s) from %s into %s", options.mode, config.origin, options.data_dir)
-    async with ConversationsClient(config) as client:
-        summary.fetch_started = _now()
-        pages = iter_conversation_pages(client, page_size)
-        listing = not options.conversation_ids
-        first_page, warehouse = await first_page_and_warehouse(pages, options.data_dir, listing)
-        try:
-            with rare_full_collections():
-                await export_recorded(client, warehouse, first_page, pages, options, summary)
-        finally:
-            warehouse.close()
-    logger.info(
-        "fetched %d of %d listed, %d failed, %d deleted, in %.2f s",
-        summary.fetched,
-        summary.listed,
-        summary.failed,
-        summary.deleted,
-        summary.fetch_duration_s,
-    )
-    await acreate_markdown_artifact(
-        markdown=summary_markdown(summary),
-        key="export-summary",
-        description="What the export run listed, fetched, skipped and failed.",
-    )
-    if summary.failed > max_failures:
-        raise TooManyFailures(summary, max_failures)
-    return summary

@@ -10,9 +10,9 @@ from rich.console import Console
 
 from extract.settings import ApiSettings
 from flows.prefect_api import PrefectServerFailed, prefect_api
-from flows.replay import MISSING_KEY_MESSAGE, replay_flow
-from flows.replay_run_id import check_run_id, new_run_id
-from flows.replay_summary import print_summary
+from flows.replay.flow import MISSING_KEY_MESSAGE, replay_flow
+from flows.replay.run_id import check_run_id, new_run_id
+from flows.replay.summary import print_summary
 from load.warehouse import WarehouseLocked
 from transform.prompts import PromptSetInvalid, parse_prompts
 

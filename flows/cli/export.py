@@ -10,10 +10,10 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from extract.settings import ApiSettings
-from flows.demo import DemoRefused, run_demo
-from flows.export import export_conversations
-from flows.export_run import ExportFailed, run_export
-from flows.export_sql import QueryFailed, QueryFormat, run_query
+from flows.export.demo import DemoRefused, run_demo
+from flows.export.flow import export_conversations
+from flows.export.query import QueryFailed, QueryFormat, run_query
+from flows.export.run import ExportFailed, run_export
 from flows.prefect_api import PrefectServerFailed, prefect_api, prefect_api_url
 
 NO_KEY_MESSAGE = (

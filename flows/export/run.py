@@ -7,9 +7,9 @@ from typing import Any
 from rich.console import Console
 
 from extract.errors import ApiError
-from flows.export import TooManyFailures, export_conversations
-from flows.export_store import StoreFailed
-from flows.export_summary import ExportSummary, summary_table
+from flows.export.flow import TooManyFailures, export_conversations
+from flows.export.store import StoreFailed
+from flows.export.summary import ExportSummary, summary_table
 from load.warehouse import WarehouseLocked
 
 

@@ -16,8 +16,8 @@ from rich.console import Console
 from emulator.config import EmulatorConfig
 from emulator.server import spawn_emulator
 from extract.client import ClientConfig, ConversationsClient
-from flows.export_run import run_export
-from flows.export_sql import QueryFormat, open_read_only, print_result, read_view
+from flows.export.query import QueryFormat, open_read_only, print_result, read_view
+from flows.export.run import run_export
 from flows.prefect_api import prefect_api
 from load.warehouse import warehouse_path
 

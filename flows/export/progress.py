@@ -5,16 +5,9 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from types import TracebackType
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
+from rich.progress import Progress, TaskID, TextColumn
+
+from flows.progress import progress_bar
 
 
 class ExportProgress(AbstractContextManager["ExportProgress"]):
@@ -24,16 +17,10 @@ class ExportProgress(AbstractContextManager["ExportProgress"]):
         self._progress: Progress | None = None
         self._task: TaskID | None = None
         if visible:
-            self._progress = Progress(
+            self._progress = progress_bar(
                 TextColumn("[bold]{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
                 TextColumn("{task.fields[rate]}"),
-                TimeElapsedColumn(),
-                TextColumn("ETA"),
-                TimeRemainingColumn(),
-                console=Console(stderr=True),
-                transient=False,
+                visible=True,
             )
             self._task = self._progress.add_task("listing", total=0, rate="")
 

@@ -21,11 +21,11 @@ from prefect.cache_policies import NO_CACHE
 from extract.client import ConversationsClient
 from extract.settings import ApiSettings
 from flows.gc_tuning import rare_full_collections
-from flows.replay_progress import RunProgress
-from flows.replay_run_id import check_run_id, new_run_id
-from flows.replay_runner import TurnRunner
-from flows.replay_sink import ResultSink
-from flows.replay_summary import ReplaySummary, summary_markdown
+from flows.replay.progress import RunProgress
+from flows.replay.run_id import check_run_id, new_run_id
+from flows.replay.runner import TurnRunner
+from flows.replay.sink import ResultSink
+from flows.replay.summary import ReplaySummary, summary_markdown
 from load.replay_merge import (
     batch_part_name,
     compact_run_parts,

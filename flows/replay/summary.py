@@ -3,8 +3,8 @@
 from dataclasses import dataclass
 
 from rich.console import Console
-from rich.table import Table
 
+from flows.progress import numbers_table
 from transform.replay import RunTotals
 
 
@@ -55,20 +55,20 @@ def print_summary(summary: ReplaySummary) -> None:
     def ms(value: float | None) -> str:
         return _ms(value, "{:,.0f} ms")
 
-    table = Table(title=f"replay {summary.run_id}", show_header=False)
-    table.add_row("results", f"{summary.results} ({summary.rows} rows)")
-    table.add_row("sent / already ok", f"{summary.sent} / {summary.skipped}")
-    table.add_row("ok / errors", f"{summary.ok} / {summary.errors}")
-    table.add_row("recovered from history", str(summary.recovered))
-    table.add_row(
-        "tokens (prompt + completion = total)",
-        f"{summary.prompt_tokens} + {summary.completion_tokens} = {summary.total_tokens}",
-    )
-    table.add_row(
-        "latency p50 / p95", f"{ms(summary.latency_p50_ms)} / {ms(summary.latency_p95_ms)}"
-    )
-    table.add_row(
-        "time to first token p50 / p95", f"{ms(summary.ttft_p50_ms)} / {ms(summary.ttft_p95_ms)}"
-    )
-    table.add_row("wall time", f"{summary.seconds:.1f} s")
-    Console(highlight=False).print(table)
+    rows = [
+        ("results", f"{summary.results} ({summary.rows} rows)"),
+        ("sent / already ok", f"{summary.sent} / {summary.skipped}"),
+        ("ok / errors", f"{summary.ok} / {summary.errors}"),
+        ("recovered from history", str(summary.recovered)),
+        (
+            "tokens (prompt + completion = total)",
+            f"{summary.prompt_tokens} + {summary.completion_tokens} = {summary.total_tokens}",
+        ),
+        ("latency p50 / p95", f"{ms(summary.latency_p50_ms)} / {ms(summary.latency_p95_ms)}"),
+        (
+            "time to first token p50 / p95",
+            f"{ms(summary.ttft_p50_ms)} / {ms(summary.ttft_p95_ms)}",
+        ),
+        ("wall time", f"{summary.seconds:.1f} s"),
+    ]
+    Console(highlight=False).print(numbers_table(f"replay {summary.run_id}", rows))

@@ -17,8 +17,8 @@ from typing import Any
 from extract.client import ConversationsClient
 from extract.errors import ApiError, Conflict, StreamCut
 from extract.events import StreamEvent
-from flows.replay_progress import RunProgress
-from flows.replay_sink import ResultSink
+from flows.replay.progress import RunProgress
+from flows.replay.sink import ResultSink
 from load.replay_merge import StoredResult
 from transform.prompts import PromptRow, PromptSequence
 from transform.replay import (

@@ -1,0 +1,161 @@
+"""The export flow: list every conversation, fetch the new and changed ones, store them by batch.
+
+One async flow owns the one ConversationsClient; its tasks are awaited in the flow's own event
+loop (`.submit()`/`.map()` would run async tasks in new loops the client cannot cross into).
+The pipeline it runs (listing, fetching and storing, overlapped) is in pipeline.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+from prefect import flow, get_run_logger
+from prefect.artifacts import acreate_markdown_artifact
+from prefect.runtime import flow_run
+
+from extract.client import ConversationsClient
+from extract.pager import iter_conversation_pages
+from extract.settings import ApiSettings
+from flows.export.pipeline import ExportOptions, ExportRun, export_batches
+from flows.export.progress import ExportProgress
+from flows.export.store import record_run
+from flows.export.summary import ExportSummary, summary_markdown
+from flows.gc_tuning import rare_full_collections
+from load.warehouse import open_warehouse, remove_warehouse, warehouse_path
+
+
+class TooManyFailures(Exception):
+    """More conversations failed (deleted ones aside) than the run allows; carries the summary."""
+
+    def __init__(self, summary: ExportSummary, max_failures: int) -> None:
+        super().__init__(
+            f"{summary.failed} conversations could not be fetched (allowed: {max_failures}); "
+            "see the export_failures table"
+        )
+        self.summary = summary
+
+
+async def first_page_and_warehouse(
+    pages: AsyncIterator[list[dict]], data_dir: Path, listing: bool
+) -> tuple[list[dict] | None, duckdb.DuckDBPyConnection]:
+    """The first list page (when listing) and the open warehouse, the two at once.
+
+    Opening a new warehouse (its DDL and first sync: ~80 ms) overlaps the first request. That
+    page proves the key: when it fails, a warehouse this call created is removed again, so a
+    rejected key leaves nothing behind.
+    """
+    created = not warehouse_path(data_dir).exists()
+    opening = asyncio.create_task(asyncio.to_thread(open_warehouse, data_dir))
+    try:
+        first_page = await anext(pages, None) if listing else None
+    except BaseException:
+        await _abandon(opening, data_dir if created else None)
+        raise
+    return first_page, await opening
+
+
+async def _abandon(
+    opening: asyncio.Task[duckdb.DuckDBPyConnection], created_in: Path | None
+) -> None:
+    """Close a warehouse no longer wanted, and remove it if this run created it."""
+    try:
+        warehouse = await opening
+    except Exception:  # the first page's failure is the one to report
+        return
+    warehouse.close()
+    if created_in is not None:
+        remove_warehouse(created_in)
+
+
+def _now() -> datetime:
+    """The current UTC time."""
+    return datetime.now(UTC)
+
+
+async def export_recorded(
+    client: ConversationsClient,
+    warehouse: duckdb.DuckDBPyConnection,
+    first_page: list[dict] | None,
+    pages: AsyncIterator[list[dict]],
+    options: ExportOptions,
+    summary: ExportSummary,
+) -> None:
+    """Export with the run recorded in export_runs: as running first, then as it ended."""
+    status = "failed"
+    record_run(warehouse, summary, options.mode, "running", options.base_url)
+    try:
+        with ExportProgress(options.show_progress) as progress:
+            await export_batches(
+                ExportRun(client, warehouse, first_page, pages, options, summary, progress)
+            )
+        status = "completed" if summary.failed <= options.max_failures else "failed"
+    finally:
+        summary.finished_at = _now()
+        # A run that fetched nothing (nothing changed) spent its fetch phase listing.
+        summary.fetch_finished = summary.fetch_finished or summary.finished_at
+        summary.requests = client.stats.requests
+        summary.retries = client.stats.retries
+        record_run(warehouse, summary, options.mode, status, options.base_url)
+
+
+@flow(name="export-conversations")
+async def export_conversations(
+    data_dir: str = "data",
+    base_url: str | None = None,
+    full: bool = False,
+    conversation_ids: list[str] | None = None,
+    concurrency: int = 16,
+    rps: float | None = None,
+    batch_size: int = 250,
+    page_size: int = 100,
+    max_failures: int = 0,
+    show_progress: bool = False,
+) -> ExportSummary:
+    """Copy every conversation the key can see (or just ``conversation_ids``) into the warehouse.
+
+    The key comes from MISTRAL_API_KEY, never from a parameter, so Prefect never stores it.
+    """
+    logger = get_run_logger()
+    summary = ExportSummary(run_id=str(flow_run.get_id()), started_at=_now())
+    settings = ApiSettings(base_url=base_url) if base_url else ApiSettings()
+    config = settings.client_config(concurrency=concurrency, rps=rps)
+    options = ExportOptions(
+        data_dir=Path(data_dir),
+        full=full,
+        conversation_ids=conversation_ids or [],
+        batch_size=batch_size,
+        max_failures=max_failures,
+        show_progress=show_progress,
+        base_url=settings.base_url,
+    )
+    logger.info("export (%s) from %s into %s", options.mode, config.origin, options.data_dir)
+    async with ConversationsClient(config) as client:
+        summary.fetch_started = _now()
+        pages = iter_conversation_pages(client, page_size)
+        listing = not options.conversation_ids
+        first_page, warehouse = await first_page_and_warehouse(pages, options.data_dir, listing)
+        try:
+            with rare_full_collections():
+                await export_recorded(client, warehouse, first_page, pages, options, summary)
+        finally:
+            warehouse.close()
+    logger.info(
+        "fetched %d of %d listed, %d failed, %d deleted, in %.2f s",
+        summary.fetched,
+        summary.listed,
+        summary.failed,
+        summary.deleted,
+        summary.fetch_duration_s,
+    )
+    await acreate_markdown_artifact(
+        markdown=summary_markdown(summary),
+        key="export-summary",
+        description="What the export run listed, fetched, skipped and failed.",
+    )
+    if summary.failed > max_failures:
+        raise TooManyFailures(summary, max_failures)
+    return summary
