@@ -33,6 +33,8 @@ STARTUP_TIMEOUT_S = 90.0
 DRAIN_TIMEOUT_S = 10.0
 _PORT_IN_USE_EXIT = 3  # uvicorn's exit code when it cannot bind
 _PR_SET_PDEATHSIG = 1
+# Offline by default; the user's environment may say otherwise.
+_SERVER_DEFAULTS = {"PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
 _SERVER_ENV = {
     "PREFECT_UI_ENABLED": "0",
     "PREFECT__SERVER_EPHEMERAL": "1",
@@ -88,7 +90,7 @@ def _start_server() -> tuple[subprocess.Popen[bytes], str]:
         with tempfile.TemporaryFile() as errors:
             process = subprocess.Popen(
                 _server_command(port),
-                env={**os.environ, **_SERVER_ENV},
+                env={**_SERVER_DEFAULTS, **os.environ, **_SERVER_ENV},
                 stdout=subprocess.DEVNULL,
                 stderr=errors,
                 preexec_fn=_die_with_parent if sys.platform == "linux" else None,

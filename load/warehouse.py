@@ -22,10 +22,6 @@ from transform.schemas import CONTENT_CHUNKS, CONVERSATIONS, ENTRIES
 
 SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
 WAREHOUSE_FILE = "warehouse.duckdb"
-# DuckDB's buffer pool defaults to 80% of RAM and grows with the warehouse; a cap keeps a run's
-# memory bounded by its batch size (cold blocks are evicted: they live on disk). One thread: a
-# merge runs beside the export's event loop on 2 cores, and a batch is too small to gain more.
-DUCKDB_CONFIG = {"memory_limit": "64MB", "threads": 1}
 
 
 class WarehouseLocked(RuntimeError):
@@ -43,15 +39,20 @@ def warehouse_path(data_dir: str | os.PathLike[str]) -> Path:
 
 
 def open_warehouse(
-    data_dir: str | os.PathLike[str], read_only: bool = False
+    data_dir: str | os.PathLike[str],
+    read_only: bool = False,
+    limits: Mapping[str, str | int] | None = None,
 ) -> duckdb.DuckDBPyConnection:
-    """Connect to ``<data_dir>/warehouse.duckdb`` with every table and view in place (UTC)."""
+    """Connect to ``<data_dir>/warehouse.duckdb`` with every table and view in place (UTC).
+
+    ``limits`` (DuckDB settings such as memory_limit and threads) default to DuckDB's own.
+    """
     path = warehouse_path(data_dir)
     if read_only and not path.exists():
         raise FileNotFoundError(f"no warehouse at {path}: run an export first")
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        con = duckdb.connect(str(path), read_only=read_only, config=DUCKDB_CONFIG)
+        con = duckdb.connect(str(path), read_only=read_only, config=dict(limits or {}))
     except duckdb.IOException as error:
         if "lock" in str(error).lower():
             raise WarehouseLocked(

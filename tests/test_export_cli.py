@@ -74,7 +74,7 @@ def table_counts(data_dir: Path) -> dict[str, int]:
 def test_export_without_a_key_says_how_to_set_one_or_run_the_demo(data_dir: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "MISTRAL_API_KEY"}
     result = convo_etl(["export", "--data-dir", str(data_dir)], env)
-    assert result.returncode == 1
+    assert result.returncode == 2
     (line,) = error_lines(result)
     assert "MISTRAL_API_KEY is not set" in line
     assert "convo-etl demo" in line
@@ -312,7 +312,7 @@ def test_schedule_without_a_prefect_server_says_how_to_start_one() -> None:
 
 def test_schedule_rejects_a_bad_cron_in_one_line() -> None:
     result = CliRunner().invoke(app, ["schedule", "--cron", "every night"])
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.stderr.splitlines() == ['error: Invalid cron string: "every night"']
 
 

@@ -42,13 +42,13 @@ def test_a_broken_file_lists_every_problem_and_sends_nothing(
     )
     assert result.exit_code == 2
     assert result.stderr.splitlines() == [
-        "prompts.csv: row 2, column prompt: the prompt is empty",
-        "prompts.csv: row 3, column temperature: 'hot' is not a number",
-        "prompts.csv: row 4, column id: duplicate id 'a' (first on row 1)",
-        "prompts.csv: row 5, column from_entry_id: "
+        "error: prompts.csv: row 2, column prompt: the prompt is empty",
+        "error: prompts.csv: row 3, column temperature: 'hot' is not a number",
+        "error: prompts.csv: row 4, column id: duplicate id 'a' (first on row 1)",
+        "error: prompts.csv: row 5, column from_entry_id: "
         "from_entry_id needs a conversation_id on the same row",
-        "prompts.csv: row 6, column metadata: '[1]' is not a JSON object",
-        "prompts.csv: row 7, column model: a row that starts a conversation needs model or "
+        "error: prompts.csv: row 6, column metadata: '[1]' is not a JSON object",
+        "error: prompts.csv: row 7, column model: a row that starts a conversation needs model or "
         "agent_id (or --model / --agent-id)",
     ]
     assert sum(emu.store.request_counts.values()) == 0
@@ -67,7 +67,7 @@ def test_bytes_that_are_not_utf8_stop_the_run(
     )
     assert (result.exit_code, result.stderr) == (
         2,
-        "latin1.csv: row 1, column prompt: bytes are not valid UTF-8\n",
+        "error: latin1.csv: row 1, column prompt: bytes are not valid UTF-8\n",
     )
     assert sum(emu.store.request_counts.values()) == 0
 
@@ -76,12 +76,12 @@ def test_bytes_that_are_not_utf8_stop_the_run(
 def test_a_missing_file_and_a_bad_run_id_are_named(tmp_path: Path) -> None:
     missing = CliRunner().invoke(app, ["replay", str(tmp_path / "nope.csv")])
     assert missing.exit_code == 2
-    assert missing.stderr.startswith(f"{tmp_path / 'nope.csv'}: cannot read the file:")
+    assert missing.stderr.startswith(f"error: {tmp_path / 'nope.csv'}: cannot read the file:")
     prompts = tmp_path / "p.csv"
     prompts.write_text("prompt,model\nhi,m\n", encoding="utf-8")
     bad_id = CliRunner().invoke(app, ["replay", str(prompts), "--run-id", "../x"])
     assert bad_id.exit_code == 2
-    assert bad_id.stderr.startswith("--run-id: run id '../x' must be 1-100 letters")
+    assert bad_id.stderr.startswith("error: --run-id: run id '../x' must be 1-100 letters")
 
 
 def test_without_a_key_the_message_says_how_to_set_one_or_use_the_emulator(
@@ -92,7 +92,7 @@ def test_without_a_key_the_message_says_how_to_set_one_or_use_the_emulator(
     result = CliRunner().invoke(app, ["replay", str(prompts)])
     assert result.exit_code == 2
     message = " ".join(result.stderr.split())
-    assert message.startswith("MISTRAL_API_KEY is not set.")
+    assert message.startswith("error: MISTRAL_API_KEY is not set.")
     assert "export MISTRAL_API_KEY=<your key>" in message
     assert "convo-etl emulator --port 8000" in message
 

@@ -6,6 +6,9 @@ from typing import Annotated
 import duckdb
 import typer
 
+from flows.cli.errors import CliError
+from flows.cli.options import DataDir
+from flows.settings import DEFAULT_DATA_DIR
 from load.replay_report import (
     TABLE_ROWS_LIMIT,
     ReplayRunNotFound,
@@ -17,14 +20,7 @@ from load.warehouse import WarehouseLocked
 
 def replay_report_command(
     run_id: Annotated[str, typer.Argument(help="The replay run to report on (see replay_runs).")],
-    data_dir: Annotated[
-        Path,
-        typer.Option(
-            "--data-dir",
-            envvar="CONVO_ETL_DATA_DIR",
-            help="Directory holding warehouse.duckdb.",
-        ),
-    ] = Path("data"),
+    data_dir: DataDir = DEFAULT_DATA_DIR,
     output: Annotated[
         Path | None,
         typer.Option(
@@ -42,12 +38,9 @@ def replay_report_command(
     try:
         path = write_replay_report(data_dir, run_id, output, max_rows)
     except (ReplayRunNotFound, WarehouseMissing, WarehouseLocked) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(1) from None
+        raise CliError(str(exc)) from None
     except duckdb.Error as exc:
-        typer.echo(f"error: cannot read the warehouse: {str(exc).splitlines()[0]}", err=True)
-        raise typer.Exit(1) from None
+        raise CliError(f"cannot read the warehouse: {str(exc).splitlines()[0]}") from None
     except OSError as exc:
-        typer.echo(f"error: cannot write the report: {exc}", err=True)
-        raise typer.Exit(1) from None
+        raise CliError(f"cannot write the report: {exc}") from None
     typer.echo(str(path))

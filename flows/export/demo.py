@@ -5,7 +5,6 @@ the same client, the same warehouse, against `emulator` instead of api.mistral.a
 """
 
 import asyncio
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from extract.client import ClientConfig, ConversationsClient
 from flows.export.query import QueryFormat, open_read_only, print_result, read_view
 from flows.export.run import run_export
 from flows.prefect_api import prefect_api
+from flows.settings import DEFAULT_DATA_DIR, api_key_for_runs
 from load.warehouse import warehouse_path
 
 # The emulator's own key: it only guards a loopback server, it is not a secret.
@@ -75,7 +75,7 @@ def show_analytics(data_dir: Path, console: Console) -> None:
 
 def next_steps(data_dir: Path) -> str:
     """How to go on from the demo: more SQL, DuckDB itself, the real API."""
-    flag = "" if data_dir == Path("data") else f" --data-dir {data_dir}"
+    flag = "" if data_dir == DEFAULT_DATA_DIR else f" --data-dir {data_dir}"
     return "\n".join(
         [
             "Query further:",
@@ -123,11 +123,10 @@ def run_demo(conversations: int, changes: int, data_dir: Path, console: Console)
     )
     with spawn_emulator(config) as emulator:
         started = time.perf_counter()
-        # The flow reads its key from the environment only (so Prefect never stores it): in
-        # this process, that key is the emulator's.
-        os.environ["MISTRAL_API_KEY"] = DEMO_API_KEY
+        # The flow never takes its key as a parameter (so Prefect never stores it): in this
+        # process, for these runs, that key is the emulator's.
         flow_kwargs = {"data_dir": str(data_dir), "base_url": emulator.url, "show_progress": True}
-        with prefect_api(console):
+        with api_key_for_runs(DEMO_API_KEY), prefect_api(console):
             run_demo_exports(flow_kwargs, emulator.url, changes, console, started)
     show_analytics(data_dir, console)
     console.rule("Next")

@@ -19,12 +19,12 @@ from prefect.runtime import flow_run
 
 from extract.client import ConversationsClient
 from extract.pager import iter_conversation_pages
-from extract.settings import ApiSettings
 from flows.export.pipeline import ExportOptions, ExportRun, export_batches
 from flows.export.progress import ExportProgress
 from flows.export.store import record_run
 from flows.export.summary import ExportSummary, summary_markdown
 from flows.gc_tuning import rare_full_collections
+from flows.settings import DEFAULT_DATA_DIR, Settings, load_settings
 from load.warehouse import open_warehouse, remove_warehouse, warehouse_path
 
 
@@ -40,7 +40,7 @@ class TooManyFailures(Exception):
 
 
 async def first_page_and_warehouse(
-    pages: AsyncIterator[list[dict]], data_dir: Path, listing: bool
+    pages: AsyncIterator[list[dict]], settings: Settings, listing: bool
 ) -> tuple[list[dict] | None, duckdb.DuckDBPyConnection]:
     """The first list page (when listing) and the open warehouse, the two at once.
 
@@ -48,8 +48,11 @@ async def first_page_and_warehouse(
     page proves the key: when it fails, a warehouse this call created is removed again, so a
     rejected key leaves nothing behind.
     """
+    data_dir = settings.data_dir
     created = not warehouse_path(data_dir).exists()
-    opening = asyncio.create_task(asyncio.to_thread(open_warehouse, data_dir))
+    opening = asyncio.create_task(
+        asyncio.to_thread(open_warehouse, data_dir, limits=settings.duckdb_limits)
+    )
     try:
         first_page = await anext(pages, None) if listing else None
     except BaseException:
@@ -104,7 +107,7 @@ async def export_recorded(
 
 @flow(name="export-conversations")
 async def export_conversations(
-    data_dir: str = "data",
+    data_dir: str = str(DEFAULT_DATA_DIR),
     base_url: str | None = None,
     full: bool = False,
     conversation_ids: list[str] | None = None,
@@ -121,23 +124,23 @@ async def export_conversations(
     """
     logger = get_run_logger()
     summary = ExportSummary(run_id=str(flow_run.get_id()), started_at=_now())
-    settings = ApiSettings(base_url=base_url) if base_url else ApiSettings()
-    config = settings.client_config(concurrency=concurrency, rps=rps)
+    settings = load_settings(data_dir, base_url)
+    config = settings.api.client_config(concurrency=concurrency, rps=rps)
     options = ExportOptions(
-        data_dir=Path(data_dir),
+        data_dir=settings.data_dir,
         full=full,
         conversation_ids=conversation_ids or [],
         batch_size=batch_size,
         max_failures=max_failures,
         show_progress=show_progress,
-        base_url=settings.base_url,
+        base_url=settings.api.base_url,
     )
     logger.info("export (%s) from %s into %s", options.mode, config.origin, options.data_dir)
     async with ConversationsClient(config) as client:
         summary.fetch_started = _now()
         pages = iter_conversation_pages(client, page_size)
         listing = not options.conversation_ids
-        first_page, warehouse = await first_page_and_warehouse(pages, options.data_dir, listing)
+        first_page, warehouse = await first_page_and_warehouse(pages, settings, listing)
         try:
             with rare_full_collections():
                 await export_recorded(client, warehouse, first_page, pages, options, summary)

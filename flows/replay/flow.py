@@ -19,13 +19,13 @@ from prefect.artifacts import acreate_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from extract.client import ConversationsClient
-from extract.settings import ApiSettings
 from flows.gc_tuning import rare_full_collections
 from flows.replay.progress import RunProgress
 from flows.replay.run_id import check_run_id, new_run_id
 from flows.replay.runner import TurnRunner
 from flows.replay.sink import ResultSink
 from flows.replay.summary import ReplaySummary, summary_markdown
+from flows.settings import load_settings
 from load.replay_merge import (
     batch_part_name,
     compact_run_parts,
@@ -87,8 +87,8 @@ async def replay_flow(
     source = Path(prompts_path)
     rows = parse_prompts(source.read_bytes(), source.name, model, agent_id)
     sequences = group_sequences(rows)
-    settings = ApiSettings(base_url=base_url) if base_url else ApiSettings()
-    if settings.api_key is None:
+    settings = load_settings(data_dir, base_url)
+    if settings.api.api_key is None:
         raise ValueError(MISSING_KEY_MESSAGE)
     options = {
         "concurrency": concurrency,
@@ -98,8 +98,8 @@ async def replay_flow(
         "model": model,
         "agent_id": agent_id,
     }
-    root = Path(data_dir)
-    con = open_warehouse(root)
+    root = settings.data_dir
+    con = open_warehouse(root, limits=settings.duckdb_limits)
     try:
         stored = stored_results(con, run_id)
 
@@ -113,7 +113,7 @@ async def replay_flow(
                 repeat,
                 counts,
                 stream,
-                settings.base_url,
+                settings.api.base_url,
                 options,
             )
 
@@ -133,7 +133,7 @@ async def replay_flow(
             )
 
         total = len(rows) * repeat
-        config = settings.client_config(concurrency=concurrency, rps=rps)
+        config = settings.api.client_config(concurrency=concurrency, rps=rps)
         # Streamed rows leave many short-lived cycles: with the default thresholds, full
         # collections rescanning every object Prefect made took 0.28 s of a 1,000-row run.
         with RunProgress(total, show_progress) as progress, rare_full_collections():

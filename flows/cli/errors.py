@@ -1,0 +1,61 @@
+"""The one way a command fails: raise CliError; the app prints `error: <message>` and exits.
+
+Exit codes: 1 a failure, 2 bad input, 3 a failed gate, 130 interrupted (SIGINT), 143 terminated
+(SIGTERM).
+"""
+
+import sys
+from typing import Any
+
+import typer
+from typer._click import exceptions as click_errors  # typer vendors click; these are its classes
+from typer.core import TyperGroup
+
+FAILED = 1
+BAD_INPUT = 2
+GATE_FAILED = 3
+INTERRUPTED = 130
+TERMINATED = 143
+
+
+class CliError(Exception):
+    """A command stopped for a reason the user can act on; ``message`` says it in a line."""
+
+    def __init__(self, message: str, exit_code: int = FAILED) -> None:
+        super().__init__(message)
+        self.message = message
+        self.exit_code = exit_code
+
+
+def raise_terminated(signum: int, frame: object) -> None:
+    """SIGTERM's handler: unwind like Ctrl-C (cleanup runs), then exit 143."""
+    raise CliError("terminated", TERMINATED)
+
+
+def print_error(message: str) -> None:
+    """``error: <message>`` on stderr; a message listing several problems gives one line each."""
+    for line in message.splitlines() or [""]:
+        typer.echo(f"error: {line}", err=True)
+
+
+class CliGroup(TyperGroup):
+    """The app's command group: where every command's CliError and every bad option end."""
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except CliError as error:
+            print_error(error.message)
+            sys.exit(error.exit_code)
+        except click_errors.NoArgsIsHelpError as error:
+            error.show()
+            sys.exit(BAD_INPUT)
+        except click_errors.ClickException as error:
+            print_error(error.format_message())
+            sys.exit(BAD_INPUT if isinstance(error, click_errors.UsageError) else FAILED)
+        except typer.Abort:
+            print_error("interrupted")
+            sys.exit(INTERRUPTED)
+        sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,45 @@
+"""The options several commands share, declared once so they read the same environment variables.
+
+Each command picks its own default for Concurrency; the others default alike everywhere.
+"""
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+
+from flows.cli.errors import BAD_INPUT, CliError
+from flows.settings import DATA_DIR_ENV, DEFAULT_DATA_DIR, Settings, load_settings
+
+DataDir = Annotated[
+    Path,
+    typer.Option(
+        "--data-dir",
+        envvar=DATA_DIR_ENV,
+        help=f"Where parquet/, warehouse.duckdb and reports/ live (default: ./{DEFAULT_DATA_DIR}).",
+    ),
+]
+BaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--base-url",
+        envvar="MISTRAL_BASE_URL",
+        help="API base URL (default: https://api.mistral.ai).",
+    ),
+]
+Concurrency = Annotated[int, typer.Option("--concurrency", min=1, help="Requests in flight.")]
+Rps = Annotated[float | None, typer.Option("--rps", min=0.001, help="Requests per second at most.")]
+
+
+def validation_message(error: ValidationError) -> str:
+    """The first problem pydantic found, as one line."""
+    return str(error.errors()[0]["msg"]).removeprefix("Value error, ")
+
+
+def command_settings(data_dir: Path, base_url: str | None) -> Settings:
+    """The settings a command runs with, or a CliError (bad input) naming what is wrong."""
+    try:
+        return load_settings(data_dir, base_url)
+    except ValidationError as error:
+        raise CliError(validation_message(error), BAD_INPUT) from None
