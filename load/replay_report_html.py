@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import jinja2
 
 from load.replay_report_model import ReportModel
 from load.replay_report_svg import error_chart, format_number, histogram_chart, tokens_chart
 
-TEMPLATE_DIR = Path(__file__).parent / "templates"
 TEMPLATE_NAME = "replay_report.html.j2"
 DASH = "—"
 
@@ -41,7 +38,7 @@ def format_count(value: int | None) -> str:
 def report_environment() -> jinja2.Environment:
     """The Jinja environment: autoescaping on (prompts are untrusted text), strict undefined."""
     environment = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
+        loader=jinja2.PackageLoader("load", "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,

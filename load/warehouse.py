@@ -10,6 +10,7 @@ A connection is for one thread at a time (use ``con.cursor()`` per thread).
 import os
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,8 @@ import pyarrow.compute as pc
 from transform.export_runs import export_failures_table, export_run_table
 from transform.schemas import CONTENT_CHUNKS, CONVERSATIONS, ENTRIES
 
-SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
+SQL_PACKAGE = "sql"
+SCHEMA_FILES = ("schema.sql", "replay_schema.sql", "views.sql")
 WAREHOUSE_FILE = "warehouse.duckdb"
 
 
@@ -29,8 +31,8 @@ class WarehouseLocked(RuntimeError):
 
 
 def sql_text(name: str) -> str:
-    """The text of ``sql/<name>``."""
-    return (SQL_DIR / name).read_text(encoding="utf-8")
+    """The text of ``sql/<name>``, from the installed package; a missing file is an error."""
+    return resources.files(SQL_PACKAGE).joinpath(name).read_text(encoding="utf-8")
 
 
 def warehouse_path(data_dir: str | os.PathLike[str]) -> Path:
@@ -61,9 +63,8 @@ def open_warehouse(
         raise
     con.execute("SET TimeZone = 'UTC'")
     if not read_only:
-        for name in ("schema.sql", "replay_schema.sql", "views.sql"):
-            if (SQL_DIR / name).exists():
-                con.execute(sql_text(name))
+        for name in SCHEMA_FILES:
+            con.execute(sql_text(name))
     return con
 
 
