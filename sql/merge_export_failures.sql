@@ -3,6 +3,6 @@
 DELETE FROM export_failures AS f
 USING batch_export_failures AS b
 WHERE f.run_id = b.run_id
-  AND f.conversation_id IS NOT DISTINCT FROM b.conversation_id
+  AND f.conversation_id = b.conversation_id
   AND f.endpoint = b.endpoint;
 INSERT INTO export_failures BY NAME SELECT * FROM batch_export_failures;

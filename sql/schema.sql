@@ -101,7 +101,7 @@ CREATE TABLE IF NOT EXISTS export_runs (
     started_at       TIMESTAMPTZ,
     finished_at      TIMESTAMPTZ,
     fetch_started    TIMESTAMPTZ,      -- first API request (Prefect's start-up excluded)
-    fetch_finished   TIMESTAMPTZ,      -- last batch merged
+    fetch_finished   TIMESTAMPTZ,      -- last API response (storing the last batch follows)
     status           VARCHAR,
     mode             VARCHAR,          -- incremental, full or ids
     listed           BIGINT,
@@ -117,11 +117,11 @@ CREATE TABLE IF NOT EXISTS export_runs (
     base_url         VARCHAR           -- never carries the API key
 );
 
--- Every conversation (or list page) a run could not fetch, and why.
+-- Every conversation a run could not fetch, and why.
 CREATE TABLE IF NOT EXISTS export_failures (
     run_id          VARCHAR NOT NULL,
-    conversation_id VARCHAR,           -- null for a failure not tied to one conversation
-    endpoint        VARCHAR NOT NULL,  -- list, get, history or messages
+    conversation_id VARCHAR NOT NULL,
+    endpoint        VARCHAR NOT NULL,  -- get, history or messages
     status          INTEGER,           -- HTTP status; null for a transport error
     reason          VARCHAR,
     failed_at       TIMESTAMPTZ

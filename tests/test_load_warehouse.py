@@ -229,13 +229,12 @@ def test_a_failure_recorded_twice_is_one_row(data_dir: Path) -> None:
         "status": 503,
         "reason": "retries exhausted",
     }
-    page = {"run_id": "run-1", "endpoint": "list", "reason": "timeout"}
-    record_export_failures(con, [failure, page])
-    record_export_failures(con, [{**failure, "reason": "still failing"}, page])
+    record_export_failures(con, [failure])
+    record_export_failures(con, [{**failure, "reason": "still failing"}])
     record_export_failures(con, [])
     assert con.execute(
         "SELECT conversation_id, endpoint, status, reason FROM export_failures ORDER BY ALL"
-    ).fetchall() == [("conv_a", "history", 503, "still failing"), (None, "list", None, "timeout")]
+    ).fetchall() == [("conv_a", "history", 503, "still failing")]
 
 
 _HOLDER = """

@@ -101,7 +101,7 @@ EXPORT_RUNS = pa.schema(
 EXPORT_FAILURES = pa.schema(
     [
         pa.field("run_id", pa.string(), nullable=False),
-        pa.field("conversation_id", pa.string()),
+        pa.field("conversation_id", pa.string(), nullable=False),
         pa.field("endpoint", pa.string(), nullable=False),
         pa.field("status", pa.int32()),
         pa.field("reason", pa.string()),

@@ -14,7 +14,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import duckdb
 from prefect import get_run_logger, task
@@ -22,7 +21,6 @@ from prefect.cache_policies import NO_CACHE
 from prefect.utilities.annotations import quote
 
 from extract.client import ConversationsClient
-from extract.errors import ApiKeyRejected
 from flows.export.fetch import FetchedBatch, fetch_conversations
 from flows.export.progress import ExportProgress
 from flows.export.selection import select_for_fetch
@@ -67,22 +65,15 @@ class ExportRun:
     progress: ExportProgress
 
 
-def _retry_unless_key_rejected(task: Any, task_run: Any, state: Any) -> bool:
-    """Retry a failed batch unless the key was rejected: no retry can fix that."""
-    return not isinstance(state.data, ApiKeyRejected)
-
-
-@task(
-    name="fetch-batch",
-    cache_policy=NO_CACHE,
-    retries=2,
-    retry_delay_seconds=2,
-    retry_condition_fn=_retry_unless_key_rejected,
-)
+@task(name="fetch-batch", cache_policy=NO_CACHE)
 async def fetch_batch(
     client: ConversationsClient, number: int, work: Work, progress: ExportProgress
 ) -> FetchedBatch:
-    """Fetch history and messages of one batch of conversations; failures are kept, not raised."""
+    """Fetch history and messages of one batch of conversations; failures are kept, not raised.
+
+    No task retries: the client already retries each request, and a batch run again would
+    count its conversations twice in the progress bar.
+    """
     batch = await fetch_conversations(client, number, work, progress.advance)
     get_run_logger().info(
         "batch %d: fetched %d conversations, %d failed",

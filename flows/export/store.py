@@ -31,7 +31,6 @@ class StoredCounts:
     conversations: int
     entries: int
     messages: int
-    chunks: int
     failures: tuple[FetchFailure, ...]
 
 
@@ -85,7 +84,6 @@ def _store(
         conversations=tables["conversations"].num_rows,
         entries=tables["entries"].num_rows,
         messages=tables["messages"].num_rows,
-        chunks=tables["content_chunks"].num_rows,
         failures=tuple(failures),
     )
 
