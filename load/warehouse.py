@@ -12,14 +12,10 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
-
-from transform.export_runs import export_failures_table, export_run_table
-from transform.schemas import CONTENT_CHUNKS, CONVERSATIONS, ENTRIES
 
 SQL_PACKAGE = "sql"
 SCHEMA_FILES = ("schema.sql", "replay_schema.sql", "views.sql")
@@ -88,10 +84,10 @@ def merge_export_batch(
     messages and chunks are replaced by the batch's (possibly none).
     """
     batch = {
-        "batch_conversations": _checked(conversations, CONVERSATIONS, "conversations"),
-        "batch_entries": _checked(entries, ENTRIES, "entries"),
-        "batch_messages": _checked(messages, ENTRIES, "messages"),
-        "batch_chunks": _checked(chunks, CONTENT_CHUNKS, "chunks"),
+        "batch_conversations": _checked(con, conversations, "conversations", "conversations"),
+        "batch_entries": _checked(con, entries, "entries", "entries"),
+        "batch_messages": _checked(con, messages, "messages", "messages"),
+        "batch_chunks": _checked(con, chunks, "chunks", "content_chunks"),
     }
     ids = conversations.column("id")
     for name, table in (("entries", entries), ("messages", messages), ("chunks", chunks)):
@@ -105,19 +101,16 @@ def merge_export_batch(
     run_in_transaction(con, batch, ("merge_conversations.sql", "merge_entries.sql"))
 
 
-def record_export_run(con: duckdb.DuckDBPyConnection, run: Mapping[str, Any]) -> None:
-    """Insert or replace an export run's row (keys: the export_runs columns, run_id required)."""
-    if not run.get("run_id"):
-        raise ValueError("an export run needs a run_id")
-    run_in_transaction(con, {"batch_export_run": export_run_table(run)}, ("merge_export_run.sql",))
+def record_export_run(con: duckdb.DuckDBPyConnection, run: pa.Table) -> None:
+    """Insert or replace an export run's row (from transform.export_runs.export_run_table)."""
+    table = _checked(con, run, "export run", "export_runs")
+    run_in_transaction(con, {"batch_export_run": table}, ("merge_export_run.sql",))
 
 
-def record_export_failures(
-    con: duckdb.DuckDBPyConnection, failures: Sequence[Mapping[str, Any]]
-) -> None:
-    """Record failures (keys: the export_failures columns); the same failure twice is one row."""
-    if failures:
-        table = export_failures_table(failures)
+def record_export_failures(con: duckdb.DuckDBPyConnection, failures: pa.Table) -> None:
+    """Record failures (from export_failures_table); the same failure twice is one row."""
+    if failures.num_rows:
+        table = _checked(con, failures, "failures", "export_failures")
         run_in_transaction(con, {"batch_export_failures": table}, ("merge_export_failures.sql",))
 
 
@@ -126,10 +119,14 @@ def stored_updated_at(con: duckdb.DuckDBPyConnection) -> dict[str, datetime]:
     return dict(con.execute(sql_text("stored_updated_at.sql")).fetchall())
 
 
-def _checked(table: pa.Table, schema: pa.Schema, name: str) -> pa.Table:
-    """The table itself, if it has the export schema the SQL expects."""
-    if not table.schema.equals(schema):
-        raise ValueError(f"the {name} table does not have the schema of transform.schemas")
+def _checked(con: duckdb.DuckDBPyConnection, table: pa.Table, name: str, target: str) -> pa.Table:
+    """The table itself, if it has the columns of the warehouse table it goes into, in order.
+
+    Their types agree by construction: tests/test_table_shapes.py holds the DDL and the Arrow
+    schemas of transform.schemas to the same columns and types.
+    """
+    if table.column_names != con.table(target).columns:
+        raise ValueError(f"the {name} table does not have the schema of the {target} table")
     return table
 
 

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from flows.cli import app
 from flows.export.demo import ANALYTICS_VIEWS
 from load.warehouse import open_warehouse, record_export_run
+from transform.export_runs import export_run_table
 
 CONVO_ETL = str(Path(sys.executable).parent / "convo-etl")
 
@@ -71,7 +72,8 @@ def test_demo_exports_changes_and_exports_only_the_changes(
 
 def test_demo_refuses_a_data_dir_holding_a_real_export(data_dir: Path) -> None:
     with open_warehouse(data_dir) as connection:
-        record_export_run(connection, {"run_id": "real", "base_url": "https://api.mistral.ai"})
+        run = export_run_table({"run_id": "real", "base_url": "https://api.mistral.ai"})
+        record_export_run(connection, run)
     result = CliRunner().invoke(app, ["demo", "--data-dir", str(data_dir)])
     assert result.exit_code == 1
     (line,) = result.stderr.splitlines()

@@ -21,6 +21,7 @@ from load.warehouse import (
 )
 from transform.conversations import flatten_conversations
 from transform.entries import flatten_histories, flatten_histories_chunks
+from transform.export_runs import export_failures_table, export_run_table
 
 FIXTURES = Path(__file__).parent / "fixtures"
 MODEL_CONV = "conv_00000000000000000000000000000001"
@@ -198,26 +199,30 @@ def test_stored_updated_at_maps_ids_to_utc_datetimes(data_dir: Path) -> None:
 def test_export_runs_are_upserted_by_run_id(data_dir: Path) -> None:
     con = open_warehouse(data_dir)
     started = datetime(2026, 11, 26, 17, tzinfo=UTC)
-    record_export_run(con, {"run_id": "run-1", "started_at": started, "status": "running"})
+    record_export_run(
+        con, export_run_table({"run_id": "run-1", "started_at": started, "status": "running"})
+    )
     record_export_run(
         con,
-        {
-            "run_id": "run-1",
-            "started_at": started,
-            "finished_at": "2026-11-26T17:00:09Z",
-            "status": "completed",
-            "mode": "full",
-            "listed": 3,
-            "fetched": 2,
-            "base_url": "http://127.0.0.1:8000",
-        },
+        export_run_table(
+            {
+                "run_id": "run-1",
+                "started_at": started,
+                "finished_at": "2026-11-26T17:00:09Z",
+                "status": "completed",
+                "mode": "full",
+                "listed": 3,
+                "fetched": 2,
+                "base_url": "http://127.0.0.1:8000",
+            }
+        ),
     )
     assert con.execute(
         "SELECT run_id, status, mode, listed, fetched, epoch(finished_at) - epoch(started_at),"
         " base_url FROM export_runs"
     ).fetchall() == [("run-1", "completed", "full", 3, 2, 9.0, "http://127.0.0.1:8000")]
     with pytest.raises(ValueError, match="an export run needs a run_id"):
-        record_export_run(con, {"status": "running"})
+        record_export_run(con, export_run_table({"status": "running"}))
 
 
 def test_a_failure_recorded_twice_is_one_row(data_dir: Path) -> None:
@@ -229,9 +234,9 @@ def test_a_failure_recorded_twice_is_one_row(data_dir: Path) -> None:
         "status": 503,
         "reason": "retries exhausted",
     }
-    record_export_failures(con, [failure])
-    record_export_failures(con, [{**failure, "reason": "still failing"}])
-    record_export_failures(con, [])
+    record_export_failures(con, export_failures_table([failure]))
+    record_export_failures(con, export_failures_table([{**failure, "reason": "still failing"}]))
+    record_export_failures(con, export_failures_table([]))
     assert con.execute(
         "SELECT conversation_id, endpoint, status, reason FROM export_failures ORDER BY ALL"
     ).fetchall() == [("conv_a", "history", 503, "still failing")]

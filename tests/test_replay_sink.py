@@ -9,7 +9,8 @@ import pytest
 from flows.replay.progress import RunProgress
 from flows.replay.sink import Batch, ResultSink
 from transform.prompts import PromptRow
-from transform.replay import OK, AssistantOutput, ReplayItem, TurnOutcome
+from transform.replay import OK, ReplayItem, TurnOutcome
+from transform.replay_outputs import AssistantOutput
 
 AT = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 

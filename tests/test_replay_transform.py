@@ -6,21 +6,14 @@ import orjson
 
 from extract.events import StreamEvent
 from transform.prompts import PromptRow
-from transform.replay import (
-    APPEND,
-    RESTART,
-    START,
+from transform.replay import ReplayItem, TurnOutcome, event_table, result_table
+from transform.replay_outputs import (
     AssistantOutput,
-    ReplayItem,
-    TurnOutcome,
-    event_table,
     recovered_output,
-    request_body,
     response_output,
-    result_table,
     summarize_stream,
-    turn_mode,
 )
+from transform.replay_requests import APPEND, RESTART, START, request_body, turn_mode
 from transform.replay_schemas import REPLAY_EVENTS, REPLAY_RESULTS
 
 AT = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)

@@ -13,7 +13,10 @@ _TIMESTAMP_FIELDS = ("started_at", "finished_at", "fetch_started", "fetch_finish
 
 
 def export_run_table(run: Mapping[str, Any]) -> pa.Table:
-    """One EXPORT_RUNS row from a mapping of its columns (missing ones are null)."""
+    """One EXPORT_RUNS row from a mapping of its columns (missing ones are null; run_id is
+    required)."""
+    if not run.get("run_id"):
+        raise ValueError("an export run needs a run_id")
     row = dict(run)
     if row.get("base_url") is not None:
         row["base_url"] = url_without_credentials(str(row["base_url"]))

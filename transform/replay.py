@@ -1,44 +1,23 @@
-"""Pure steps of a replay: the request body of a row, the output read back, and the Arrow rows.
+"""A replay's outcomes as Arrow rows: replay_results, replay_events and replay_runs.
 
-Nothing here does I/O: the flow sends the bodies, hands back the JSON or the stream events it
-received, and these functions turn them into replay_results / replay_events / replay_runs rows.
+Nothing here does I/O. The request bodies are built in transform.replay_requests, the output is
+read back in transform.replay_outputs; these functions turn the outcomes into rows.
 """
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import orjson
 import pyarrow as pa
 
-from extract.events import StreamEvent
 from transform.prompts import PromptRow
+from transform.replay_outputs import AssistantOutput, StreamEvent
+from transform.replay_requests import RESTART
 from transform.replay_schemas import REPLAY_EVENTS, REPLAY_RESULTS, REPLAY_RUNS
 
-START, APPEND, RESTART = "start", "append", "restart"
 OK, ERROR = "ok", "error"
-OUTPUT_SEPARATOR = "\n\n"
-
-
-@dataclass(frozen=True)
-class AssistantOutput:
-    """The assistant's answer to one turn: its text, the last message entry id, and usage."""
-
-    text: str
-    entry_id: str | None
-    usage: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class StreamSummary:
-    """What a list of stream events says: the conversation, the output so far, how it ended."""
-
-    conversation_id: str | None
-    output: AssistantOutput
-    done: bool
-    error: str | None
-    ttft_ms: float | None
 
 
 @dataclass(frozen=True)
@@ -103,101 +82,6 @@ def run_totals(summary: Mapping[str, Any]) -> RunTotals:
         latency_p95_ms=summary["latency_p95_ms"],
         ttft_p50_ms=summary["ttft_p50_ms"],
         ttft_p95_ms=summary["ttft_p95_ms"],
-    )
-
-
-def turn_mode(row: PromptRow, later_turn: bool) -> str:
-    """Start, append or restart: a thread's later turns append to the thread's conversation."""
-    if later_turn:
-        return APPEND
-    if row.conversation_id is None:
-        return START
-    return RESTART if row.from_entry_id else APPEND
-
-
-def request_body(row: PromptRow, mode: str) -> dict[str, Any]:
-    """The JSON body for the row's operation (the client adds `stream`)."""
-    body: dict[str, Any] = {"inputs": row.prompt}
-    if row.completion_args:
-        body["completion_args"] = dict(row.completion_args)
-    if mode == RESTART:
-        body["from_entry_id"] = row.from_entry_id
-        if row.metadata is not None:
-            body["metadata"] = row.metadata
-    if mode != START:
-        return body
-    target = {"agent_id": row.agent_id} if row.agent_id else {"model": row.model}
-    optional = {
-        "instructions": row.instructions,
-        "name": row.name,
-        "description": row.description,
-        "metadata": row.metadata,
-    }
-    return {**body, **target, **{k: v for k, v in optional.items() if v is not None}}
-
-
-def content_text(content: Any) -> str:
-    """The text of a message content: a string, one chunk, or a list of chunks (text only)."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, dict):
-        return content.get("text", "") if content.get("type", "text") == "text" else ""
-    if isinstance(content, list):
-        return "".join(content_text(chunk) for chunk in content)
-    return ""
-
-
-def summarize_stream(events: Sequence[StreamEvent]) -> StreamSummary:
-    """Assemble the streamed output per message entry and note how (and whether) it ended."""
-    conversation_id = None
-    texts: dict[str, list[str]] = {}
-    usage: dict[str, Any] = {}
-    done, error, ttft_ms = False, None, None
-    for event in events:
-        data = event.data
-        if event.type == "conversation.response.started":
-            conversation_id = data.get("conversation_id") or conversation_id
-        elif event.type == "message.output.delta":
-            if ttft_ms is None:
-                ttft_ms = event.elapsed_ms
-            texts.setdefault(str(data.get("id")), []).append(content_text(data.get("content")))
-        elif event.type == "conversation.response.done":
-            done, usage = True, data.get("usage") or {}
-        elif event.type == "conversation.response.error":
-            error = f"conversation.response.error {data.get('code')}: {data.get('message')}"
-    output = AssistantOutput(
-        text=OUTPUT_SEPARATOR.join("".join(parts) for parts in texts.values()),
-        entry_id=next(reversed(texts), None),
-        usage=usage,
-    )
-    return StreamSummary(conversation_id, output, done, error, ttft_ms)
-
-
-def response_output(response: dict[str, Any]) -> AssistantOutput:
-    """The output of a non-streamed ConversationResponse."""
-    return _output_of_entries(response.get("outputs") or [], response.get("usage") or {})
-
-
-def recovered_output(history: dict[str, Any], prompt: str) -> AssistantOutput | None:
-    """The answer stored after our input (the last message.input equal to the prompt), if any."""
-    entries = history.get("entries") or []
-    ours = [
-        position
-        for position, entry in enumerate(entries)
-        if entry.get("type") == "message.input" and content_text(entry.get("content")) == prompt
-    ]
-    if not ours:
-        return None
-    output = _output_of_entries(entries[ours[-1] + 1 :], {})
-    return output if output.entry_id is not None else None
-
-
-def _output_of_entries(entries: Iterable[dict[str, Any]], usage: dict[str, Any]) -> AssistantOutput:
-    messages = [e for e in entries if e.get("type", "message.output") == "message.output"]
-    return AssistantOutput(
-        text=OUTPUT_SEPARATOR.join(content_text(m.get("content")) for m in messages),
-        entry_id=messages[-1].get("id") if messages else None,
-        usage=usage,
     )
 
 

@@ -12,15 +12,14 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import orjson
 import pyarrow as pa
 
 from flows.export.fetch import FetchedBatch, FetchFailure
 from flows.export.summary import ExportSummary
 from load.parquet import part_name, write_part
 from load.warehouse import merge_export_batch, record_export_failures, record_export_run
-from transform.conversations import flatten_conversations
-from transform.entries import flatten_histories, flatten_histories_chunks
+from transform.bodies import failure_row, flatten_bodies
+from transform.export_runs import export_failures_table, export_run_table
 
 
 @dataclass(frozen=True)
@@ -40,15 +39,6 @@ class StoreFailed(Exception):
     Its transaction rolled back, so none of it is in the warehouse and the next run fetches it
     again.
     """
-
-
-class _UnexpectedBody(ValueError):
-    """A 2xx body that is not the JSON object, with a list under its key, that the spec says."""
-
-    def __init__(self, operation: str, message: str) -> None:
-        super().__init__(message)
-        self.operation = operation
-        self.message = message
 
 
 def store_fetched_batch(
@@ -79,7 +69,8 @@ def _store(
             tables["messages"],
             tables["content_chunks"],
         )
-    record_export_failures(warehouse, [failure_row(run_id, f) for f in failures])
+    rows = [_failure_row(run_id, f) for f in failures]
+    record_export_failures(warehouse, export_failures_table(rows))
     return StoredCounts(
         conversations=tables["conversations"].num_rows,
         entries=tables["entries"].num_rows,
@@ -91,62 +82,28 @@ def _store(
 def flatten_batch(
     batch: FetchedBatch, run_id: str
 ) -> tuple[dict[str, pa.Table], list[FetchFailure]]:
-    """Decode a batch's bodies and flatten them into its four tables, plus every failure.
-
-    The decoded JSON (several times the size of its bytes) is freed when this returns, before
-    the batch is written and merged: it never shares the peak with DuckDB's memory.
-    """
+    """A batch's four tables, plus every failure: its fetch failures and its rejected bodies."""
+    tables, rejected = flatten_bodies(
+        ((c.conversation, c.history, c.messages) for c in batch.conversations), run_id
+    )
     failures = list(batch.failures)
-    fetched: list[dict] = []
-    histories: list[tuple[str, list]] = []
-    message_lists: list[tuple[str, list]] = []
-    for conversation in batch.conversations:
-        cid = conversation.conversation["id"]
-        try:
-            history = _listed(conversation.history, "history", "entries")
-            messages = _listed(conversation.messages, "messages", "messages")
-        except _UnexpectedBody as error:
-            failures.append(FetchFailure(cid, error.operation, 200, error.message, False))
-            continue
-        fetched.append(conversation.conversation)
-        histories.append((cid, history))
-        message_lists.append((cid, messages))
-    tables = {
-        "conversations": flatten_conversations(fetched, run_id),
-        "entries": flatten_histories(histories, run_id),
-        "messages": flatten_histories(message_lists, run_id),
-        "content_chunks": flatten_histories_chunks(histories, run_id),
-    }
+    failures += [
+        FetchFailure(r.conversation_id, r.operation, 200, r.message, False) for r in rejected
+    ]
     return tables, failures
 
 
-def _listed(body: bytes, operation: str, key: str) -> list:
-    """The list under ``key`` of a history or messages body (absent or null: no entries)."""
-    try:
-        parsed = orjson.loads(body)
-    except orjson.JSONDecodeError as error:
-        raise _UnexpectedBody(operation, f"response is not JSON: {error}") from None
-    if parsed.__class__ is not dict:
-        raise _UnexpectedBody(
-            operation, f"response is a JSON {type(parsed).__name__}, not an object"
-        )
-    listed = parsed.get(key) or []
-    if listed.__class__ is not list:
-        raise _UnexpectedBody(operation, f"response's {key!r} is not a list")
-    return listed
-
-
-def failure_row(run_id: str, failure: FetchFailure) -> dict[str, Any]:
-    """An export_failures row for a conversation that could not be fetched."""
-    kind = "deleted after listing" if failure.deleted else "failed"
-    return {
-        "run_id": run_id,
-        "conversation_id": failure.conversation_id,
-        "endpoint": failure.operation,
-        "status": failure.status,
-        "reason": f"{kind}: {failure.message}",
-        "failed_at": datetime.now(UTC),
-    }
+def _failure_row(run_id: str, failure: FetchFailure) -> dict[str, Any]:
+    """An export_failures row for a conversation that could not be fetched, stamped now."""
+    return failure_row(
+        run_id,
+        failure.conversation_id,
+        failure.operation,
+        failure.status,
+        failure.message,
+        failure.deleted,
+        datetime.now(UTC),
+    )
 
 
 def record_run(
@@ -159,24 +116,26 @@ def record_run(
     """Insert or replace the run's export_runs row with its counters so far."""
     record_export_run(
         warehouse,
-        {
-            "run_id": summary.run_id,
-            "started_at": summary.started_at,
-            "finished_at": summary.finished_at,
-            "fetch_started": summary.fetch_started,
-            "fetch_finished": summary.fetch_finished,
-            "status": status,
-            "mode": mode,
-            "listed": summary.listed,
-            "fetched": summary.fetched,
-            "unchanged": summary.unchanged,
-            "failed": summary.failed,
-            "deleted": summary.deleted,
-            "entries_written": summary.entries_written,
-            "messages_written": summary.messages_written,
-            "requests": summary.requests,
-            "retries": summary.retries,
-            "duration_s": summary.duration_s,
-            "base_url": base_url,
-        },
+        export_run_table(
+            {
+                "run_id": summary.run_id,
+                "started_at": summary.started_at,
+                "finished_at": summary.finished_at,
+                "fetch_started": summary.fetch_started,
+                "fetch_finished": summary.fetch_finished,
+                "status": status,
+                "mode": mode,
+                "listed": summary.listed,
+                "fetched": summary.fetched,
+                "unchanged": summary.unchanged,
+                "failed": summary.failed,
+                "deleted": summary.deleted,
+                "entries_written": summary.entries_written,
+                "messages_written": summary.messages_written,
+                "requests": summary.requests,
+                "retries": summary.retries,
+                "duration_s": summary.duration_s,
+                "base_url": base_url,
+            }
+        ),
     )

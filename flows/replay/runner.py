@@ -21,21 +21,15 @@ from flows.replay.progress import RunProgress
 from flows.replay.sink import ResultSink
 from load.replay_merge import StoredResult
 from transform.prompts import PromptRow, PromptSequence
-from transform.replay import (
-    APPEND,
-    ERROR,
-    OK,
-    START,
+from transform.replay import ERROR, OK, ReplayItem, TurnOutcome
+from transform.replay_outputs import (
     AssistantOutput,
-    ReplayItem,
     StreamSummary,
-    TurnOutcome,
     recovered_output,
-    request_body,
     response_output,
     summarize_stream,
-    turn_mode,
 )
+from transform.replay_requests import APPEND, START, request_body, turn_mode
 
 PREVIOUS_TURN_FAILED = "previous turn failed"
 STREAM_ATTEMPTS = 3
