@@ -41,7 +41,7 @@ def store_replay_batch(
     run_in_transaction(
         con,
         {"replay_batch_results": results, "replay_batch_events": events},
-        ("replay_merge_results.sql",),
+        ("replay/merge_results.sql",),
     )
 
 
@@ -50,14 +50,14 @@ def store_replay_run(
 ) -> None:
     """Write (or replace) the replay_runs row of a run, in Parquet and DuckDB."""
     write_part(run, data_dir, RUNS_TABLE, run_id)
-    run_in_transaction(con, {"replay_batch_run": run}, ("replay_merge_run.sql",))
+    run_in_transaction(con, {"replay_batch_run": run}, ("replay/merge_run.sql",))
 
 
 def compact_run_parts(con: duckdb.DuckDBPyConnection, data_dir: Path, run_id: str) -> None:
     """Rewrite a run's batch parts as one part per table holding exactly the merged rows."""
     for table_name, schema, sql_name in (
-        (RESULTS_TABLE, REPLAY_RESULTS, "replay_run_results.sql"),
-        (EVENTS_TABLE, REPLAY_EVENTS, "replay_run_events.sql"),
+        (RESULTS_TABLE, REPLAY_RESULTS, "replay/run_results.sql"),
+        (EVENTS_TABLE, REPLAY_EVENTS, "replay/run_events.sql"),
     ):
         merged = con.sql(sql_text(sql_name), params={"run_id": run_id}).to_arrow_table()
         written = write_part(merged.cast(schema), data_dir, table_name, run_id)
@@ -79,13 +79,13 @@ def stored_results(
     con: duckdb.DuckDBPyConnection, run_id: str
 ) -> dict[tuple[str, int], StoredResult]:
     """The results an earlier attempt of this run stored, by (row_id, repeat_index)."""
-    rows = con.execute(sql_text("replay_previous_results.sql"), {"run_id": run_id}).fetchall()
+    rows = con.execute(sql_text("replay/previous_results.sql"), {"run_id": run_id}).fetchall()
     return {(row_id, repeat): StoredResult(status, cid) for row_id, repeat, status, cid in rows}
 
 
 def run_summary(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:
     """Counts, tokens and latency / time-to-first-token percentiles over a run's results."""
-    cursor = con.execute(sql_text("replay_run_summary.sql"), {"run_id": run_id})
+    cursor = con.execute(sql_text("replay/run_summary.sql"), {"run_id": run_id})
     names = [column[0] for column in cursor.description]
     (row,) = cursor.fetchall()
     return dict(zip(names, row, strict=True))

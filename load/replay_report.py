@@ -57,15 +57,15 @@ def read_report_model(
 ) -> ReportModel:
     """Run the report queries for one run and build its model; an unknown id raises."""
     params = {"run_id": run_id}
-    runs = _query(connection, "replay_report_run.sql", params)
+    runs = _query(connection, "replay/report_run.sql", params)
     if not runs:
         raise ReplayRunNotFound(run_id, warehouse)
     return build_report_model(
         runs[0],
         run_summary(connection, run_id),
-        _query(connection, "replay_report_metrics.sql", params),
-        _query(connection, "replay_report_rows.sql", {**params, "limit": table_rows_limit}),
-        _query(connection, "replay_report_events.sql", params),
+        _query(connection, "replay/report_metrics.sql", params),
+        _query(connection, "replay/report_rows.sql", {**params, "limit": table_rows_limit}),
+        _query(connection, "replay/report_events.sql", params),
     )
 
 

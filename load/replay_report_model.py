@@ -185,7 +185,7 @@ def summarize_run(run: dict[str, Any], totals: dict[str, Any]) -> RunSummary:
 
 
 def table_row(row: dict[str, Any]) -> ResultRow:
-    """One results-table line from a ``replay_report_rows.sql`` row."""
+    """One results-table line from a ``sql/replay/report_rows.sql`` row."""
     return ResultRow(
         row_id=str(row["row_id"]),
         repeat_index=int(row["repeat_index"] or 0),

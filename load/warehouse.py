@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 SQL_PACKAGE = "sql"
-SCHEMA_FILES = ("schema.sql", "replay_schema.sql", "views.sql")
+SCHEMA_FILES = ("export/schema.sql", "replay/schema.sql", "export/views.sql")
 WAREHOUSE_FILE = "warehouse.duckdb"
 
 
@@ -98,25 +98,25 @@ def merge_export_batch(
             raise ValueError(
                 f"{name} of conversation {outside[0]} are in the batch without the conversation"
             )
-    run_in_transaction(con, batch, ("merge_conversations.sql", "merge_entries.sql"))
+    run_in_transaction(con, batch, ("export/merge_conversations.sql", "export/merge_entries.sql"))
 
 
 def record_export_run(con: duckdb.DuckDBPyConnection, run: pa.Table) -> None:
     """Insert or replace an export run's row (from transform.export_runs.export_run_table)."""
     table = _checked(con, run, "export run", "export_runs")
-    run_in_transaction(con, {"batch_export_run": table}, ("merge_export_run.sql",))
+    run_in_transaction(con, {"batch_export_run": table}, ("export/merge_run.sql",))
 
 
 def record_export_failures(con: duckdb.DuckDBPyConnection, failures: pa.Table) -> None:
     """Record failures (from export_failures_table); the same failure twice is one row."""
     if failures.num_rows:
         table = _checked(con, failures, "failures", "export_failures")
-        run_in_transaction(con, {"batch_export_failures": table}, ("merge_export_failures.sql",))
+        run_in_transaction(con, {"batch_export_failures": table}, ("export/merge_failures.sql",))
 
 
 def stored_updated_at(con: duckdb.DuckDBPyConnection) -> dict[str, datetime]:
     """Each stored conversation's updated_at (UTC): what an incremental run compares against."""
-    return dict(con.execute(sql_text("stored_updated_at.sql")).fetchall())
+    return dict(con.execute(sql_text("export/stored_updated_at.sql")).fetchall())
 
 
 def _checked(con: duckdb.DuckDBPyConnection, table: pa.Table, name: str, target: str) -> pa.Table:

@@ -21,7 +21,7 @@ T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
 
 def metric(row_id: str, status: str = "ok", **values: object) -> dict[str, object]:
-    """A replay_report_metrics.sql row with defaults for what a test does not care about."""
+    """A sql/replay/report_metrics.sql row with defaults for what a test does not care about."""
     row: dict[str, object] = {
         "row_id": row_id,
         "repeat_index": 0,

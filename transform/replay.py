@@ -70,7 +70,7 @@ class RunTotals:
 
 
 def run_totals(summary: Mapping[str, Any]) -> RunTotals:
-    """RunTotals from a ``sql/replay_run_summary.sql`` row; a missing count or sum counts as 0."""
+    """RunTotals from a ``sql/replay/run_summary.sql`` row; a missing count or sum counts as 0."""
     return RunTotals(
         ok=int(summary["ok"] or 0),
         errors=int(summary["errors"] or 0),
