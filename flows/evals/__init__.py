@@ -1,0 +1,1 @@
+"""The coming evals work: flows that score replayed outputs (empty for now)."""
