@@ -1,4 +1,4 @@
-"""Check cells in a prompt CSV: read as promptfoo writes them, and refused before anything is sent."""
+"""Check cells in a prompt CSV: read as promptfoo writes them, refused before anything is sent."""
 
 import pytest
 
