@@ -42,9 +42,10 @@ class PriceTable:
 def parse_prices(data: bytes, source: str) -> PriceTable:
     """Validate a whole price CSV, or raise PricesInvalid naming file, row and column."""
     text = data.decode("utf-8", errors="replace").removeprefix("\ufeff")
-    records = [r for r in csv.reader(io.StringIO(text, newline="")) if any(c.strip() for c in r)]
-    if not records:
-        raise PricesInvalid([f"{source}: header: the file is empty (expected {PRICE_COLUMNS})"])
+    records = list(csv.reader(io.StringIO(text, newline="")))
+    if not records or not any(cell.strip() for cell in records[0]):
+        expected = ", ".join(PRICE_COLUMNS)
+        raise PricesInvalid([f"{source}: header: the file is empty (expected {expected})"])
     header = [cell.strip() for cell in records[0]]
     missing = [column for column in PRICE_COLUMNS if column not in header]
     if missing:
@@ -56,13 +57,17 @@ def parse_prices(data: bytes, source: str) -> PriceTable:
         )
     errors: list[str] = []
     rows: dict[str, tuple[float, float]] = {}
+    seen: set[str] = set()
     for number, record in enumerate(records[1:], start=1):
+        if not any(cell.strip() for cell in record):
+            continue
         cells = dict(zip(header, [c.strip() for c in record], strict=False))
         model = cells.get("model", "")
         if not model:
             errors.append(f"{source}: row {number}, column model: the model is empty")
-        elif model in rows:
+        elif model in seen:
             errors.append(f"{source}: row {number}, column model: {shown(model)} appears twice")
+        seen.add(model)
         prices = [_price(cells.get(column, "")) for column in PRICE_COLUMNS[1:]]
         for column, price in zip(PRICE_COLUMNS[1:], prices, strict=True):
             if price is None:
