@@ -148,6 +148,18 @@ def test_each_check_type_on_a_known_output(
     assert graded(cell, result(output=output, **changes)) == [verdict]
 
 
+def test_levenshtein_on_long_outputs_is_exact_up_to_the_distance() -> None:
+    expected = "lorem ipsum " * 400
+    close = expected[:2000] + "X" + expected[2001:-3]
+    far = expected[:1000] + "XXXXXX" + expected[1006:]
+    assert graded(f"levenshtein(4): {expected.strip()}", result(output=close.strip())) == [
+        (True, None)
+    ]
+    assert graded(f"not-levenshtein(5): {expected.strip()}", result(output=far.strip())) == [
+        (True, None)
+    ]
+
+
 def test_a_missing_output_is_graded_as_empty_text() -> None:
     assert graded("not-contains: x", result(output=None)) == [(True, None)]
 

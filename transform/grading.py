@@ -94,7 +94,9 @@ def grade(
 ) -> pl.DataFrame:
     """Verdict rows (REPLAY_CHECKS columns) for every result whose row has checks.
 
-    `checks` comes from `checks_frame`.
+    `checks` comes from `checks_frame`. Results need run_id, row_id, repeat_index, status,
+    error and output_text, plus what their checks measure: latency_ms, ttft_ms,
+    completion_tokens, and prompt_tokens and model for cost; variant is optional.
     A result whose status is not ok fails each of its checks, naming the status; `cost` checks
     need `prices` (a model without a price fails with that reason). Rows come grouped by check
     type, not sorted.
@@ -234,20 +236,27 @@ def _json_error(output: str, matches_schema: Callable[[object], str | None]) -> 
 
 
 def _distance(a: str, b: str, limit: int) -> int:
-    """Levenshtein distance, cut at limit + 1 (enough to decide, and bounded in time)."""
+    """Levenshtein distance, capped at limit + 1: only the band |i - j| <= limit is computed,
+    so long outputs cost O(len * limit), and the answer is exact up to the limit."""
+    over = limit + 1
     if abs(len(a) - len(b)) > limit:
-        return limit + 1
-    previous = list(range(len(b) + 1))
+        return over
+    previous = [min(j, over) for j in range(len(b) + 1)]
     for i, char_a in enumerate(a, start=1):
-        current = [i]
-        for j, char_b in enumerate(b, start=1):
-            current.append(
-                min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char_a != char_b))
+        low, high = max(1, i - limit), min(len(b), i + limit)
+        current = [over] * (len(b) + 1)
+        current[0] = min(i, over)
+        for j in range(low, high + 1):
+            current[j] = min(
+                previous[j] + 1,
+                current[j - 1] + 1,
+                previous[j - 1] + (char_a != b[j - 1]),
+                over,
             )
-        if min(current) > limit:
-            return limit + 1
+        if min(current[low - 1 : high + 1]) >= over:
+            return over
         previous = current
-    return min(previous[-1], limit + 1)
+    return previous[-1]
 
 
 def _output() -> pl.Expr:
