@@ -17,13 +17,13 @@ from jsonschema.validators import validator_for
 
 from transform.checks import JUDGED_TYPES, RowChecks
 from transform.prices import PriceTable, with_estimated_cost
+from transform.replay import OK
 
 RESULT_KEYS = ("run_id", "row_id", "repeat_index", "variant")
 VERDICT_KEYS = (*RESULT_KEYS, "check_index")
 VERDICT_COLUMNS = (*VERDICT_KEYS, "type", "value", "pass", "score", "reason", "grader", "graded_at")
 RULE_GRADER = "rule"
 JUDGE_GRADER = "llm-rubric"
-OK_STATUS = "ok"
 NO_VARIANT = ""
 CHECKS_SCHEMA = {
     "row_id": pl.String,
@@ -124,7 +124,7 @@ def grade(
 
 def _graded(lines: pl.DataFrame, kind: str, negate: bool) -> pl.LazyFrame:
     """The verdicts of one check type: pass, score, reason (failures only) and grader."""
-    ok = pl.col("status") == OK_STATUS
+    ok = pl.col("status") == OK
     not_ok = pl.concat_str(
         pl.lit("the turn did not succeed (status "),
         pl.col("status"),
