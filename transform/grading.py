@@ -107,7 +107,7 @@ def grade(
         results = with_estimated_cost(results, prices or PriceTable.empty())
     groups = checks.partition_by("kind", "negate", as_dict=True)
     graded = [
-        _graded(results.join(group, on="row_id", how="inner"), str(kind), bool(negate))
+        _graded(results.lazy().join(group.lazy(), on="row_id"), str(kind), bool(negate))
         for (kind, negate), group in groups.items()
     ]
     stamp = pl.lit(graded_at, dtype=GRADED_AT)
@@ -122,7 +122,7 @@ def grade(
     )
 
 
-def _graded(lines: pl.DataFrame, kind: str, negate: bool) -> pl.LazyFrame:
+def _graded(lines: pl.LazyFrame, kind: str, negate: bool) -> pl.LazyFrame:
     """The verdicts of one check type: pass, score, reason (failures only) and grader."""
     ok = pl.col("status") == OK
     not_ok = pl.concat_str(
@@ -134,7 +134,7 @@ def _graded(lines: pl.DataFrame, kind: str, negate: bool) -> pl.LazyFrame:
     )
     keep = [*VERDICT_KEYS, "type", "value"]
     if kind in JUDGED_TYPES:
-        return lines.lazy().select(
+        return lines.select(
             *keep,
             pl.when(ok).then(pl.lit(None, pl.Boolean)).otherwise(pl.lit(False)).alias("pass"),
             score=pl.when(ok).then(pl.lit(None, pl.Float64)).otherwise(pl.lit(0.0)),
@@ -144,7 +144,6 @@ def _graded(lines: pl.DataFrame, kind: str, negate: bool) -> pl.LazyFrame:
     rule = _RULES[kind]
     decided = (
         _with_measures(lines, kind)
-        .lazy()
         .with_columns(holds=rule.holds)
         .with_columns(
             (ok & pl.col("holds").is_not_null() & (pl.col("holds") != negate)).alias("pass")
@@ -157,26 +156,28 @@ def _graded(lines: pl.DataFrame, kind: str, negate: bool) -> pl.LazyFrame:
         .then(pl.lit(rule.missing))
         .otherwise(rule.failed(negate))
     )
-    good = decided.filter(pl.col("pass")).with_columns(reason=pl.lit(None, pl.String))
-    bad = decided.filter(~pl.col("pass")).with_columns(reason=reason)
-    return pl.concat([good, bad]).select(
+    return decided.select(
         *keep,
         "pass",
         score=pl.col("pass").cast(pl.Float64),
-        reason=pl.col("reason"),
+        reason=pl.when(~pl.col("pass")).then(reason),
         grader=pl.lit(RULE_GRADER),
     )
 
 
-def _with_measures(lines: pl.DataFrame, kind: str) -> pl.DataFrame:
-    """Add the per-value measures polars has no expression for."""
-    if kind == "levenshtein":
-        return lines.with_columns(distance=_pairwise_distance(lines))
-    if kind == "is-json":
-        return lines.with_columns(json_error=_json_errors(lines))
-    if kind in ("contains-any", "contains-all"):
-        return lines.with_columns(contains_count=_items_found(lines))
-    return lines
+def _with_measures(lines: pl.LazyFrame, kind: str) -> pl.LazyFrame:
+    """Add the per-value measures polars has no expression for (these lines are collected)."""
+    measures = {
+        "levenshtein": ("distance", _pairwise_distance),
+        "is-json": ("json_error", _json_errors),
+        "contains-any": ("contains_count", _items_found),
+        "contains-all": ("contains_count", _items_found),
+    }
+    if kind not in measures:
+        return lines
+    name, measure = measures[kind]
+    collected = lines.collect()
+    return collected.with_columns(measure(collected).alias(name)).lazy()
 
 
 def _items_found(lines: pl.DataFrame) -> pl.Series:
