@@ -8,7 +8,7 @@ import pytest
 
 from transform.check_schemas import REPLAY_CHECKS
 from transform.checks import RowChecks
-from transform.grading import checks_frame, grade, thresholds_frame
+from transform.grading import checks_frame, grade, metadata_frame, thresholds_frame
 from transform.outcomes import repeat_summary, row_verdicts, run_pass_rates
 from transform.prices import parse_prices
 from transform.prompts import parse_prompts
@@ -281,3 +281,18 @@ def test_checks_sharing_a_type_but_not_a_value_are_graded_each_on_their_own() ->
     outputs = results(*(result(f"q{i}", str(i if i % 2 else i + 1)) for i in range(5)))
     verdicts = grade(outputs, checks_frame(checks), GRADED_AT).sort("row_id")
     assert verdicts["pass"].to_list() == [False, True, False, True, False]
+
+
+def test_variants_are_kept_apart_and_rows_carry_their_labels() -> None:
+    checks = prompt_set(
+        "id,prompt,__expected,__description,__threshold,__metadata:topic",
+        "q,hi,contains: a,greets,0.5,intro",
+        "r,hi,contains: a,,,",
+    )
+    outputs = results(result("q", "a"), result("q", "b")).with_columns(
+        variant=pl.Series(["small", "large"])
+    )
+    rows = row_verdicts(grade(outputs, checks_frame(checks), GRADED_AT), thresholds_frame(checks))
+    assert list(rows.select("variant", "pass").iter_rows()) == [("large", False), ("small", True)]
+    assert list(thresholds_frame(checks).iter_rows()) == [("q", 0.5, "greets"), ("r", 1.0, None)]
+    assert list(metadata_frame(checks).iter_rows()) == [("q", "topic", "intro")]
