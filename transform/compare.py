@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from transform.grading import NO_VARIANT
+from transform.grading import NO_VARIANT, VERDICT_SCHEMA
 from transform.outcomes import run_pass_rates
 from transform.prices import PriceTable, with_estimated_cost
 
@@ -21,13 +21,7 @@ REGRESSION = "regression"
 FIX = "fix"
 CHANGES_SCHEMA = {
     "baseline_run_id": pl.String,
-    "run_id": pl.String,
-    "row_id": pl.String,
-    "repeat_index": pl.Int32,
-    "variant": pl.String,
-    "check_index": pl.Int32,
-    "type": pl.String,
-    "value": pl.String,
+    **{key: VERDICT_SCHEMA[key] for key in ("run_id", *CHECK_KEYS)},
     "change": pl.String,
     "baseline_reason": pl.String,
     "reason": pl.String,

@@ -15,13 +15,16 @@ import polars as pl
 from jsonschema.exceptions import best_match
 from jsonschema.validators import validator_for
 
+from transform.check_schemas import REPLAY_CHECKS
 from transform.checks import JUDGED_TYPES, RowChecks
 from transform.prices import PriceTable, with_estimated_cost
 from transform.replay import OK
 
+VERDICT_SCHEMA = pl.from_arrow(REPLAY_CHECKS.empty_table()).schema
+VERDICT_COLUMNS = tuple(VERDICT_SCHEMA.names())
 RESULT_KEYS = ("run_id", "row_id", "repeat_index", "variant")
 VERDICT_KEYS = (*RESULT_KEYS, "check_index")
-VERDICT_COLUMNS = (*VERDICT_KEYS, "type", "value", "pass", "score", "reason", "grader", "graded_at")
+GRADED_AT = VERDICT_SCHEMA["graded_at"]
 RULE_GRADER = "rule"
 JUDGE_GRADER = "llm-rubric"
 NO_VARIANT = ""
@@ -29,13 +32,11 @@ CHECKS_SCHEMA = {
     "row_id": pl.String,
     "check_index": pl.Int32,
     "kind": pl.String,
-    "type": pl.String,
-    "value": pl.String,
+    **{key: VERDICT_SCHEMA[key] for key in ("type", "value")},
     "negate": pl.Boolean,
     "number": pl.Float64,
     "items": pl.List(pl.String),
 }
-GRADED_AT = pl.Datetime("us", "UTC")
 
 
 @dataclass(frozen=True)
