@@ -12,6 +12,9 @@ from typing import Any
 
 import orjson
 
+from transform.cells import shown as _shown
+from transform.checks import RowChecks, is_eval_column, parse_row_checks
+
 KNOWN_COLUMNS = (
     "id",
     "prompt",
@@ -61,6 +64,7 @@ class PromptRow:
     conversation_id: str | None = None
     from_entry_id: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
+    checks: RowChecks = field(default_factory=RowChecks)
 
 
 @dataclass(frozen=True)
@@ -217,6 +221,7 @@ def _parse_row(
             located.fail("metadata", "only a row that starts or restarts a conversation can set it")
     metadata = _parse_metadata(located, value("metadata"))
     completion_args = _parse_completion_args(located, cells)
+    checks = parse_row_checks(cells, located.fail)
     if thread is not None:
         thread_started.add(thread)
     if len(located.errors) > before:
@@ -235,7 +240,8 @@ def _parse_row(
         thread=thread,
         conversation_id=conversation_id,
         from_entry_id=from_entry_id,
-        extra={k: v for k, v in cells.items() if k not in KNOWN_COLUMNS},
+        extra={k: v for k, v in cells.items() if k not in KNOWN_COLUMNS and not is_eval_column(k)},
+        checks=checks,
     )
 
 
@@ -276,12 +282,6 @@ def _parse_completion_args(located: _Located, cells: dict[str, str]) -> dict[str
         except ValueError:
             located.fail(column, f"{_shown(raw)} is not a whole number")
     return args
-
-
-def _shown(raw: str) -> str:
-    """Quote a cell for an error line, cut short so one line stays one line."""
-    flat = raw.replace("\n", " ")
-    return repr(flat if len(flat) <= 60 else flat[:57] + "...")
 
 
 def _capped(errors: list[str]) -> list[str]:
