@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from extract.client import ConversationsClient
 
 STALE_PAGES_LIMIT = 2
+DEFAULT_WINDOW = 16
 
 
 class ListingBroken(ApiError):
@@ -50,7 +51,7 @@ class ListingBroken(ApiError):
 
 
 async def iter_conversation_pages(
-    client: ConversationsClient, page_size: int = 100, *, window: int = 16
+    client: ConversationsClient, page_size: int = 100, *, window: int = DEFAULT_WINDOW
 ) -> AsyncIterator[list[dict]]:
     """Yield each page's not-yet-seen conversations, from page 0 until a short or empty page.
 

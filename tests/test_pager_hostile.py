@@ -96,9 +96,11 @@ def conversations(first: int, count: int) -> list[dict]:
     return [{"id": f"conv_{n:05d}", "object": "conversation"} for n in range(first, first + count)]
 
 
-def walk(server: ListServer, page_size: int = 10, window: int = WINDOW) -> list[list[dict]]:
-    """Every page the pager yields; the walk's error, if any, propagates (after a hang check)."""
-    pages: list[list[dict]] = []
+def walk(
+    server: ListServer, page_size: int = 10, window: int = WINDOW, into: list | None = None
+) -> list[list[dict]]:
+    """Every page the pager yields (appended to ``into`` as they come, so an error keeps them)."""
+    pages: list[list[dict]] = [] if into is None else into
 
     async def run() -> None:
         config = ClientConfig(base_url=server.url, api_key="sk-test", max_retries=0)
@@ -106,22 +108,15 @@ def walk(server: ListServer, page_size: int = 10, window: int = WINDOW) -> list[
             async for page in iter_conversation_pages(client, page_size, window=window):
                 pages.append(page)
 
-    asyncio.run(asyncio.wait_for(run(), timeout=60))
+    asyncio.run(asyncio.wait_for(run(), timeout=60))  # a hang check, not a timing
     return pages
 
 
 def broken_walk(server: ListServer) -> tuple[ListingBroken, list[list[dict]]]:
     """The ListingBroken a walk ends with, and the pages it yielded before it."""
     pages: list[list[dict]] = []
-
-    async def run() -> None:
-        config = ClientConfig(base_url=server.url, api_key="sk-test", max_retries=0)
-        async with ConversationsClient(config) as client:
-            async for page in iter_conversation_pages(client, 10):
-                pages.append(page)
-
     with pytest.raises(ListingBroken) as caught:
-        asyncio.run(asyncio.wait_for(run(), timeout=60))
+        walk(server, into=pages)
     return caught.value, pages
 
 
