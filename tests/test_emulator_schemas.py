@@ -187,6 +187,7 @@ def test_responses_and_stream_events_validate_against_the_latest_spec(completion
         "conversation.response.started",
         "message.output.delta",
         "tool.execution.started",
+        "tool.execution.delta",
         "tool.execution.done",
         "agent.handoff.started",
         "agent.handoff.done",
