@@ -56,6 +56,40 @@ def emulator_command(
             "conversation.response.error, a plain request gets a 500.",
         ),
     ] = 0.0,
+    function_calls_end_turn: Annotated[
+        bool,
+        typer.Option(
+            help="A client-side function call ends the turn (the API's behaviour); the "
+            "answer comes when an append hands back its function.result.",
+        ),
+    ] = True,
+    thinking_chunks: Annotated[
+        bool,
+        typer.Option(
+            help="Reasoning models (magistral-*) answer with a thinking chunk first, "
+            "streamed as thinking deltas.",
+        ),
+    ] = True,
+    generation_ms: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="Time a turn takes to generate: it is invisible and its conversation "
+            "answers 409 until then, even if the client left.",
+        ),
+    ] = 0.0,
+    fault_after_commit_rate: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            max=1,
+            help="Fraction of turns stored whose answer then fails: 502, 504 or a dropped "
+            "connection (mid-stream for streams).",
+        ),
+    ] = 0.0,
+    retry_after: Annotated[
+        bool, typer.Option(help="Send Retry-After with 429s (--no-retry-after omits it).")
+    ] = True,
 ) -> None:
     """Serve the emulator of the Conversations API on 127.0.0.1 until SIGTERM or Ctrl-C."""
     config = EmulatorConfig(
@@ -68,6 +102,11 @@ def emulator_command(
         fault_rate=fault_rate,
         stream_cut_rate=stream_cut_rate,
         stream_error_rate=stream_error_rate,
+        function_calls_end_turn=function_calls_end_turn,
+        thinking_chunks=thinking_chunks,
+        generation_ms=generation_ms,
+        fault_after_commit_rate=fault_after_commit_rate,
+        rate_limit_retry_after=retry_after,
     )
     started = time.perf_counter()
     store = ConversationStore(config.conversations, config.seed)

@@ -8,6 +8,26 @@ _ARGUMENT_PIECES = 3
 DELTAS_BEFORE_ERROR = 3
 
 
+def _pieces(text: str, count: int) -> list[str]:
+    """`text` in `count` pieces (fewer if it is short; one empty piece if it is empty)."""
+    size = max(-(-len(text) // count), 1)
+    return [text[start : start + size] for start in range(0, len(text), size)] or [""]
+
+
+def _chunk_pieces(chunk: dict) -> list:
+    """What the deltas of one content chunk carry: text word by word, thinking as several
+    thinking chunks (one sentence part each), any other chunk whole."""
+    if chunk.get("type") == "text":
+        return reply_pieces(chunk["text"])
+    if chunk.get("type") == "thinking":
+        return [
+            chunk | {"thinking": [part | {"text": piece}]}
+            for part in chunk["thinking"]
+            for piece in reply_pieces(part.get("text", ""))
+        ]
+    return [chunk]
+
+
 def _message_events(entry: dict, base: dict) -> list[tuple[str, dict]]:
     head = base | {"id": entry["id"]}
     tail = {"model": entry["model"], "agent_id": entry["agent_id"], "role": "assistant"}
@@ -15,28 +35,31 @@ def _message_events(entry: dict, base: dict) -> list[tuple[str, dict]]:
     chunks = [{"type": "text", "text": content}] if isinstance(content, str) else content
     events = []
     for index, chunk in enumerate(chunks):
-        pieces = reply_pieces(chunk["text"]) if chunk.get("type") == "text" else [chunk]
-        for piece in pieces:
+        for piece in _chunk_pieces(chunk):
             data = head | {"content_index": index} | tail | {"content": piece}
             events.append(("message.output.delta", {"type": "message.output.delta"} | data))
     return events
 
 
 def _function_call_events(entry: dict, base: dict) -> list[tuple[str, dict]]:
-    arguments = entry["arguments"]
-    size = -(-len(arguments) // _ARGUMENT_PIECES)
-    pieces = [arguments[start : start + size] for start in range(0, len(arguments), size)]
     head = {"type": "function.call.delta"} | base | {"id": entry["id"]}
     head |= {"model": entry["model"], "agent_id": entry["agent_id"], "name": entry["name"]}
     head["tool_call_id"] = entry["tool_call_id"]
+    head["confirmation_status"] = entry.get("confirmation_status")
+    pieces = _pieces(entry["arguments"], _ARGUMENT_PIECES)
     return [("function.call.delta", head | {"arguments": piece}) for piece in pieces]
 
 
 def _tool_events(entry: dict, base: dict) -> list[tuple[str, dict]]:
+    """Started (empty arguments), the arguments in deltas, then done with the tool's info."""
     head = base | {"id": entry["id"], "name": entry["name"]}
-    started = {"type": "tool.execution.started"} | head | {"arguments": entry["arguments"]}
+    started = {"type": "tool.execution.started"} | head | {"arguments": ""}
+    deltas = [
+        ("tool.execution.delta", {"type": "tool.execution.delta"} | head | {"arguments": piece})
+        for piece in _pieces(entry["arguments"], _ARGUMENT_PIECES)
+    ]
     done = {"type": "tool.execution.done"} | head | {"info": entry["info"]}
-    return [("tool.execution.started", started), ("tool.execution.done", done)]
+    return [("tool.execution.started", started), *deltas, ("tool.execution.done", done)]
 
 
 def _handoff_events(entry: dict, base: dict) -> list[tuple[str, dict]]:

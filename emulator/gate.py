@@ -14,34 +14,34 @@ import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from emulator.config import EmulatorConfig
-from emulator.responses import SERVER_ERROR, unauthorized_body
+from emulator.responses import GATEWAY_PAGES, SERVER_ERROR, unauthorized_body
 from emulator.store import ConversationStore
 
 _JSON_HEADERS = [(b"content-type", b"application/json")]
-_FAULTS = (
-    (
-        429,
-        [(b"content-type", b"application/json")],
-        orjson.dumps(
-            {
-                "object": "error",
-                "message": "Rate limit exceeded",
-                "type": "rate_limited",
-                "param": None,
-                "code": "1300",
-            }
-        ),
+# The two 429 bodies the API sends: the gateway's, and the API's own error object.
+RATE_LIMITED_BODIES = (
+    orjson.dumps({"message": "Requests rate limit exceeded"}),
+    orjson.dumps(
+        {
+            "object": "error",
+            "message": "Rate limit exceeded",
+            "type": "rate_limited",
+            "param": None,
+            "code": "1300",
+        }
     ),
+)
+_FAULTS = (
+    (429, _JSON_HEADERS, RATE_LIMITED_BODIES[1]),
     (500, [(b"content-type", b"application/json")], orjson.dumps(SERVER_ERROR)),
-    # A gateway in front of the API answers 502 with HTML, not JSON.
-    (502, [(b"content-type", b"text/html")], b"<html><body><h1>502 Bad Gateway</h1></body></html>"),
+    (502, [(b"content-type", b"text/html")], GATEWAY_PAGES[502]),
     (
         503,
         [(b"content-type", b"application/json")],
         orjson.dumps({"object": "error", "message": "Service unavailable", "type": "unavailable"}),
     ),
 )
-_RATE_LIMITED = orjson.dumps({"message": "Requests rate limit exceeded"})
+_REQUESTS_PER_MINUTE = 60
 
 
 class _TokenBucket:
@@ -73,6 +73,19 @@ def _bearer_token(scope: Scope) -> bytes | None:
             token = token.strip()
             return token if scheme.lower() == b"bearer" and token else None
     return None
+
+
+def rate_limit_headers(rps: float, wait_s: float, retry_after: bool) -> list[tuple[bytes, bytes]]:
+    """A 429's headers: the X-RateLimit-* budget (per minute, none left) and Retry-After."""
+    limit = str(max(1, round(rps * _REQUESTS_PER_MINUTE))).encode()
+    headers = [
+        *_JSON_HEADERS,
+        (b"x-ratelimit-limit-req-minute", limit),
+        (b"x-ratelimit-remaining-req-minute", b"0"),
+    ]
+    if retry_after:
+        headers.append((b"retry-after", str(math.ceil(wait_s)).encode()))
+    return headers
 
 
 async def _send(send: Send, status: int, headers: list, body: bytes) -> None:
@@ -110,11 +123,16 @@ class Gate:
             wait = self.bucket.wait_needed(config.rps)
             if wait > 0:
                 self.store.record_rejection(429)
-                headers = [*_JSON_HEADERS, (b"retry-after", str(math.ceil(wait)).encode())]
-                await _send(send, 429, headers, _RATE_LIMITED)
+                headers = rate_limit_headers(config.rps, wait, config.rate_limit_retry_after)
+                # Alternate the two shapes, the gateway's first, so a client meets both.
+                body = RATE_LIMITED_BODIES[(self.store.rejected_counts[429] - 1) % 2]
+                await _send(send, 429, headers, body)
                 return
         if config.fault_rate > 0 and self.chance.random() < config.fault_rate:
             status, headers, body = self.chance.choice(_FAULTS)
+            if status == 429:
+                rps = config.rps or 1.0
+                headers = rate_limit_headers(rps, 1.0, config.rate_limit_retry_after)
             self.store.record_rejection(status)
             await _send(send, status, headers, body)
             return

@@ -17,10 +17,12 @@ def _digest(text: str) -> bytes:
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=32).digest()
 
 
-def inputs_text(inputs: str | list[dict]) -> str:
+def inputs_text(inputs: str | list[dict] | None) -> str:
     """The text a turn's `inputs` carry: the string itself, or its message.input texts joined."""
     if isinstance(inputs, str):
         return inputs
+    if inputs is None:
+        return ""
     texts = []
     for entry in inputs:
         if entry.get("type", "message.input") != "message.input":
@@ -37,6 +39,21 @@ def inputs_text(inputs: str | list[dict]) -> str:
                 )
             )
     return "\n".join(texts)
+
+
+def function_results(inputs: str | list[dict] | None) -> list[str]:
+    """The `result` strings of the function.result entries among `inputs`."""
+    if not isinstance(inputs, list):
+        return []
+    return [entry["result"] for entry in inputs if entry.get("type") == "function.result"]
+
+
+def turn_text(inputs: str | list[dict] | None) -> str:
+    """What the 'model' answers: the inputs' message texts, else the function results joined.
+
+    A turn that only hands back function results is answered from those results.
+    """
+    return inputs_text(inputs) or "\n".join(function_results(inputs))
 
 
 def reply_text(text: str) -> str:
@@ -61,15 +78,24 @@ def count_tokens(text: str) -> int:
     return len(text.split())
 
 
-def usage_for(text: str) -> dict[str, int]:
-    """The usage block of a turn whose inputs carry `text`."""
+def usage_for(text: str, connector: str | None = None) -> dict:
+    """The usage block of a turn whose inputs carry `text`.
+
+    A turn that ran a built-in `connector` also reports `connector_tokens` and `connectors`
+    (calls per connector), and its total includes the connector tokens, as the API's does.
+    """
     prompt = count_tokens(text)
     completion = count_tokens(reply_text(text))
-    return {
+    usage: dict = {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
         "total_tokens": prompt + completion,
     }
+    if connector is not None:
+        connector_tokens = 200 + _digest(text)[30] * 8
+        usage["total_tokens"] += connector_tokens
+        usage |= {"connector_tokens": connector_tokens, "connectors": {connector: 1}}
+    return usage
 
 
 def agent_step(text: str) -> str:

@@ -2,7 +2,7 @@
 
 import asyncio
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable
 
 import orjson
 from starlette.responses import Response
@@ -68,38 +68,66 @@ def unauthorized_body() -> bytes:
     return orjson.dumps({"message": "Unauthorized", "request_id": secrets.token_hex(16)})
 
 
-class EventStreamResponse:
-    """A text/event-stream answer: frames sent with `delay_s` between them, then `on_close()`.
+# A gateway in front of the API answers 502 and 504 with HTML, not JSON.
+GATEWAY_PAGES = {
+    502: b"<html><body><h1>502 Bad Gateway</h1></body></html>",
+    504: b"<html><body><h1>504 Gateway Time-out</h1></body></html>",
+}
 
-    `on_close` runs however the stream ends (complete, cut on purpose, or the client leaving),
-    which is what frees the conversation for its next turn.
+
+def gateway_error(status: int) -> Response:
+    """502 or 504 as the gateway in front of the API writes them."""
+    return Response(GATEWAY_PAGES[status], status, None, "text/html")
+
+
+async def dropped_connection(scope: Scope, receive: Receive, send: Send) -> None:
+    """Start a JSON answer and never finish it: the server closes the connection mid-body."""
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", JSON_TYPE.encode()), (b"content-length", b"4096")],
+        }
+    )
+    await send({"type": "http.response.body", "body": b'{"object":"conv', "more_body": True})
+
+
+class EventStreamResponse:
+    """A text/event-stream answer: frames sent with `delay_s` between them.
+
+    The last frame waits for `generated` (the turn being stored), so a client that read the
+    whole stream finds the turn in the history. With `drop`, the connection is then closed
+    without ending the stream, as a broken proxy does.
     """
 
-    def __init__(self, frames: list[bytes], delay_s: float, on_close: Callable[[], None]) -> None:
+    def __init__(
+        self, frames: list[bytes], delay_s: float, generated: Awaitable, drop: bool = False
+    ) -> None:
         self.frames = frames
         self.delay_s = delay_s
-        self.on_close = on_close
+        self.generated = generated
+        self.drop = drop
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Send the stream over ASGI."""
-        try:
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 200,
-                    "headers": [
-                        (b"content-type", b"text/event-stream; charset=utf-8"),
-                        (b"cache-control", b"no-cache"),
-                    ],
-                }
-            )
-            if self.delay_s <= 0:
-                await send({"type": "http.response.body", "body": b"".join(self.frames)})
-                return
-            for position, frame in enumerate(self.frames):
-                if position:
-                    await asyncio.sleep(self.delay_s)
-                await send({"type": "http.response.body", "body": frame, "more_body": True})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"text/event-stream; charset=utf-8"),
+                    (b"cache-control", b"no-cache"),
+                ],
+            }
+        )
+        *frames, last = self.frames
+        if self.delay_s <= 0:
+            frames = [b"".join(frames)]
+        for position, frame in enumerate(frames):
+            if position:
+                await asyncio.sleep(self.delay_s)
+            await send({"type": "http.response.body", "body": frame, "more_body": True})
+        await asyncio.shield(self.generated)
+        await send({"type": "http.response.body", "body": last, "more_body": True})
+        if not self.drop:
             await send({"type": "http.response.body", "body": b""})
-        finally:
-            self.on_close()

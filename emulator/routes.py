@@ -25,7 +25,10 @@ from emulator.responses import (
     SERVER_ERROR_CODE,
     SERVER_ERROR_MESSAGE,
     EventStreamResponse,
+    api_error,
     conflict,
+    dropped_connection,
+    gateway_error,
     json_response,
     not_found,
     raw_json_response,
@@ -75,8 +78,15 @@ def _new_conversation(body: dict, conversation_id: str, now: str) -> dict:
         meta["model"] = body["model"]
     else:
         meta["agent_id"] = body["agent_id"]
-        meta["agent_version"] = body.get("agent_version")
+        version = body.get("agent_version")
+        meta["agent_version"] = CURRENT_AGENT_VERSION if version is None else version
     return meta
+
+
+_AFTER_COMMIT_FAULTS = (502, 504, 0)
+CURRENT_AGENT_VERSION = 1
+# Our guess at one guardrail's verdict in a response (the spec only says "object").
+_GUARDRAIL_PASSED = {"blocked": False, "categories": {}}
 
 
 def _stored_entries(turn: Turn, fails: bool) -> list[dict]:
@@ -97,6 +107,7 @@ class ConversationsApi:
         self.config = config
         self.chance = random.Random(f"{config.seed}:streams")
         self.failures = random.Random(f"{config.seed}:completion-errors")
+        self.generations: set[asyncio.Future] = set()
 
     def router(self) -> Router:
         """A bare Starlette router: no middleware stack on the hot path."""
@@ -169,10 +180,10 @@ class ConversationsApi:
         """DELETE /v1/conversations/{id} (latest spec): 204, or 404 if unknown."""
         conversation_id = request.path_params["conversation_id"]
         self.store.record("delete", conversation_id)
-        if conversation_id not in self.store:
-            return not_found(f"Conversation {conversation_id}")
         if self.store.is_busy(conversation_id):
             return conflict()
+        if conversation_id not in self.store:
+            return not_found(f"Conversation {conversation_id}")
         self.store.delete(conversation_id)
         return Response(status_code=204)
 
@@ -181,12 +192,16 @@ class ConversationsApi:
     async def _read_body(
         self, request: Request, operation: str, conversation_id: str, fields: dict
     ) -> tuple[dict, bool, list[dict]]:
-        """The body, whether it asks for a stream, and its problems; counts the request."""
+        """The body, whether it asks for a stream, and its problems; counts the request.
+
+        `inputs` is required by start only: the latest spec makes it optional on append and
+        restart (a turn that only continues).
+        """
         body, problems = decode_body(await request.body())
         stream = isinstance(body, dict) and body.get("stream") is True
         self.store.record(f"{operation}_stream" if stream else operation, conversation_id)
         if not problems:
-            required = ("inputs", "from_entry_id") if operation == "restart" else ("inputs",)
+            required = {"start": ("inputs",), "restart": ("from_entry_id",)}.get(operation, ())
             problems = check_body(body, fields, required, extra_allowed=operation == "start")
         if not problems and operation == "start":
             problems = check_start_target(body)
@@ -197,6 +212,9 @@ class ConversationsApi:
         body, stream, problems = await self._read_body(request, "start", "", START_FIELDS)
         if problems:
             return validation_error(problems)
+        unknown = _unknown_results([], body.get("inputs"))
+        if unknown is not None:
+            return unknown
         fails = self._completion_fails()
         if fails and not stream:
             return server_error()
@@ -204,10 +222,14 @@ class ConversationsApi:
         meta = _new_conversation(
             body, entity_id("conv", self.store.id_rng), format_timestamp(now_us)
         )
-        turn = build_turn(meta, body["inputs"], now_us, self.store.id_rng)
-        if body.get("store") is not False:
-            self.store.create(meta, _stored_entries(turn, fails))
-        return await self._answer(meta["id"], turn, stream, fails)
+        turn = self._turn(meta, body, now_us)
+        entries = _stored_entries(turn, fails)
+
+        def commit() -> None:
+            self.store.create(meta, entries)
+            self.store.record_turn("start", meta["id"], entries, body.get("metadata"))
+
+        return await self._answer(meta, turn, stream, fails, _stored(body, commit))
 
     async def append(self, request: Request) -> Response:
         """POST /v1/conversations/{id}: a new turn on an existing conversation."""
@@ -217,20 +239,26 @@ class ConversationsApi:
         )
         if problems:
             return validation_error(problems)
-        if conversation_id not in self.store:
-            return not_found(f"Conversation {conversation_id}")
         if self.store.is_busy(conversation_id):
             return conflict()
+        if conversation_id not in self.store:
+            return not_found(f"Conversation {conversation_id}")
+        unknown = _unknown_results(self.store.history(conversation_id), body.get("inputs"))
+        if unknown is not None:
+            return unknown
         fails = self._completion_fails()
         if fails and not stream:
             return server_error()
         now_us = now_micros()
-        turn = build_turn(
-            self.store.conversation(conversation_id), body["inputs"], now_us, self.store.id_rng
-        )
-        if body.get("store", True):
-            self.store.extend(conversation_id, _stored_entries(turn, fails), now_us)
-        return await self._answer(conversation_id, turn, stream, fails)
+        conversation = self.store.conversation(conversation_id)
+        turn = self._turn(conversation, body, now_us)
+        entries = _stored_entries(turn, fails)
+
+        def commit() -> None:
+            self.store.extend(conversation_id, entries, now_micros())
+            self.store.record_turn("append", conversation_id, entries, None)
+
+        return await self._answer(conversation, turn, stream, fails, _stored(body, commit))
 
     async def restart(self, request: Request) -> Response:
         """POST /v1/conversations/{id}/restart: a new conversation branching at from_entry_id."""
@@ -240,13 +268,16 @@ class ConversationsApi:
         )
         if problems:
             return validation_error(problems)
+        if self.store.is_busy(source_id):
+            return conflict()
         if source_id not in self.store:
             return not_found(f"Conversation {source_id}")
         kept = self.store.entries_through(source_id, body["from_entry_id"])
         if kept is None:
             return not_found(f"Entry {body['from_entry_id']}")
-        if self.store.is_busy(source_id):
-            return conflict()
+        unknown = _unknown_results(kept, body.get("inputs"))
+        if unknown is not None:
+            return unknown
         fails = self._completion_fails()
         if fails and not stream:
             return server_error()
@@ -261,54 +292,113 @@ class ConversationsApi:
             meta["metadata"] = body["metadata"]
         if "agent_version" in body and "agent_id" in meta:
             meta["agent_version"] = body["agent_version"]
-        turn = build_turn(meta, body["inputs"], now_us, self.store.id_rng)
-        if body.get("store", True):
-            self.store.create(meta, kept + _stored_entries(turn, fails))
-        return await self._answer(meta["id"], turn, stream, fails)
+        turn = self._turn(meta, body, now_us)
+        entries = kept + _stored_entries(turn, fails)
+
+        def commit() -> None:
+            self.store.create(meta, entries)
+            self.store.record_turn("restart", meta["id"], entries, body.get("metadata"))
+
+        return await self._answer(meta, turn, stream, fails, _stored(body, commit))
+
+    def _turn(self, conversation: dict, body: dict, now_us: int) -> Turn:
+        return build_turn(
+            conversation,
+            body.get("inputs"),
+            now_us,
+            self.store.id_rng,
+            self.config.function_calls_end_turn,
+            self.config.thinking_chunks,
+        )
 
     def _completion_fails(self) -> bool:
         """Whether this completion fails (stream_error_rate), decided before anything is stored."""
         rate = self.config.stream_error_rate
         return rate > 0 and self.failures.random() < rate
 
-    async def _answer(
-        self, conversation_id: str, turn: Turn, stream: bool, fails: bool
-    ) -> Response:
-        """Send the turn as JSON or as SSE; the conversation stays busy while it is 'generated'.
+    def _fault_after_commit(self) -> int | None:
+        """502, 504 or 0 (a dropped connection) for an answer that fails once its turn is
+        stored (fault_after_commit_rate); None for an answer that arrives."""
+        rate = self.config.fault_after_commit_rate
+        if rate > 0 and self.failures.random() < rate:
+            return self.failures.choice(_AFTER_COMMIT_FAULTS)
+        return None
 
-        A failing turn is streamed: started, a few deltas, then conversation.response.error.
+    async def _generate(self, conversation_id: str, seconds: float, commit: Callable) -> None:
+        """The turn's generation: it takes `seconds`, then the turn is stored (whatever the
+        client did meanwhile) and the conversation takes requests again."""
+        try:
+            if seconds > 0:
+                await asyncio.sleep(seconds)
+            commit()
+        finally:
+            self.store.release(conversation_id)
+
+    async def _answer(
+        self, conversation: dict, turn: Turn, stream: bool, fails: bool, commit: Callable
+    ) -> Response:
+        """Generate the turn in the background and answer it as JSON or as SSE.
+
+        The conversation is busy (409 to other turns) and the turn invisible until generation
+        ends; a failing turn is streamed: started, a few deltas, then conversation.response.error.
         """
+        conversation_id = conversation["id"]
         self.store.claim(conversation_id)
         config = self.config
         delay_s = config.token_delay_ms / 1000
+        created_at = turn.outputs[-1]["created_at"]
         if fails:
             events = failed_response_events(
-                conversation_id,
-                turn.outputs,
-                turn.outputs[-1]["created_at"],
-                SERVER_ERROR_MESSAGE,
-                SERVER_ERROR_CODE,
+                conversation_id, turn.outputs, created_at, SERVER_ERROR_MESSAGE, SERVER_ERROR_CODE
             )
-            frames = [encode_event(kind, data) for kind, data in events]
-            return EventStreamResponse(frames, delay_s, lambda: self.store.release(conversation_id))
-        if stream or delay_s > 0:
-            events = response_events(
-                conversation_id, turn.outputs, turn.usage, turn.outputs[-1]["created_at"]
-            )
+        else:
+            events = response_events(conversation_id, turn.outputs, turn.usage, created_at)
+        seconds = config.generation_ms / 1000 + delay_s * (len(events) - 1)
+        generation = asyncio.ensure_future(self._generate(conversation_id, seconds, commit))
+        self.generations.add(generation)
+        generation.add_done_callback(self.generations.discard)
+        fault = None if fails else self._fault_after_commit()
         if stream:
             frames = [encode_event(kind, data) for kind, data in events]
-            if config.stream_cut_rate > 0 and self.chance.random() < config.stream_cut_rate:
+            cut = config.stream_cut_rate > 0 and self.chance.random() < config.stream_cut_rate
+            if cut or fault is not None:
                 frames = frames[: self.chance.randint(1, len(frames) - 1)]
-            return EventStreamResponse(frames, delay_s, lambda: self.store.release(conversation_id))
-        try:
-            if delay_s > 0:
-                await asyncio.sleep(delay_s * (len(events) - 1))
-        finally:
-            self.store.release(conversation_id)
+            return EventStreamResponse(frames, delay_s, generation, drop=fault is not None)
+        await asyncio.shield(generation)
+        if fault == 0:
+            return dropped_connection
+        if fault is not None:
+            return gateway_error(fault)
         payload = {
             "object": "conversation.response",
             "conversation_id": conversation_id,
             "outputs": turn.outputs,
             "usage": turn.usage,
         }
+        if conversation.get("guardrails"):
+            payload["guardrails"] = [_GUARDRAIL_PASSED for _ in conversation["guardrails"]]
         return json_response(payload)
+
+
+def _unknown_results(history: list[dict], inputs: object) -> Response | None:
+    """400 if `inputs` hand back a result for a function call `history` does not hold."""
+    wanted = {
+        entry.get("tool_call_id")
+        for entry in (inputs if isinstance(inputs, list) else ())
+        if entry.get("type") == "function.result"
+    }
+    called = {entry.get("tool_call_id") for entry in history if entry["type"] == "function.call"}
+    unknown = sorted(wanted - called)
+    if not unknown:
+        return None
+    message = f"No function call with tool_call_id {unknown[0]} in this conversation"
+    return api_error(400, message, "invalid_request_error")
+
+
+def _stored(body: dict, commit: Callable[[], None]) -> Callable[[], None]:
+    """`commit`, or nothing for a `store: false` turn (answered, never stored)."""
+    return commit if body.get("store", True) is not False else _store_nothing
+
+
+def _store_nothing() -> None:
+    """A `store: false` turn leaves no trace."""

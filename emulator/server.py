@@ -114,7 +114,17 @@ def command_line(config: EmulatorConfig, port: int = 0) -> list[str]:
         str(config.stream_cut_rate),
         "--stream-error-rate",
         str(config.stream_error_rate),
+        "--generation-ms",
+        str(config.generation_ms),
+        "--fault-after-commit-rate",
+        str(config.fault_after_commit_rate),
     ]
+    if not config.function_calls_end_turn:
+        args.append("--no-function-calls-end-turn")
+    if not config.thinking_chunks:
+        args.append("--no-thinking-chunks")
+    if not config.rate_limit_retry_after:
+        args.append("--no-retry-after")
     if config.rps is not None:
         args += ["--rps", str(config.rps)]
     return args

@@ -28,6 +28,16 @@ _GENERATED_CACHE = 256
 _BODY_CACHE_BYTES = 256 * 2**20
 
 
+@dataclass(frozen=True)
+class CommittedTurn:
+    """One turn a start, append or restart stored: where it landed and what it added."""
+
+    operation: str
+    conversation_id: str
+    entry_ids: tuple[str, ...]
+    metadata: dict | None
+
+
 @dataclass(slots=True)
 class _Record:
     """One conversation: its header, its entries once changed (or live), its JSON header."""
@@ -78,6 +88,8 @@ class ConversationStore:
         self.request_counts: Counter[str] = Counter()
         self.request_log: list[tuple[str, str]] = []
         self.rejected_counts: Counter[int] = Counter()
+        self.turns_created: Counter[tuple[str, str]] = Counter()
+        self.committed_turns: list[CommittedTurn] = []
         self._lock = threading.RLock()
         self._busy: set[str] = set()
         self._next_index = conversations
@@ -225,7 +237,9 @@ class ConversationStore:
             record = self._records[conversation_id]
             text = f"Follow-up {self.id_rng.getrandbits(32):08x}: any news on this?"
             now = now_micros()
-            turn = build_turn(record.meta, text, now, self.id_rng)
+            turn = build_turn(
+                record.meta, text, now, self.id_rng, function_calls_end_turn=False, thinking=False
+            )
             self.extend(conversation_id, turn.inputs + turn.outputs, now)
 
     def add_conversation(self) -> dict:
@@ -280,6 +294,18 @@ class ConversationStore:
         self.request_counts[operation] += 1
         self.request_log.append((operation, conversation_id))
 
+    def record_turn(
+        self, operation: str, conversation_id: str, entries: list[dict], metadata: dict | None
+    ) -> None:
+        """Count one stored turn of `operation` ('start', 'append' or 'restart', streamed or
+        not) on the conversation it landed in; `metadata` is the request's."""
+        with self._lock:
+            self.turns_created[(operation, conversation_id)] += 1
+            entry_ids = tuple(entry["id"] for entry in entries)
+            self.committed_turns.append(
+                CommittedTurn(operation, conversation_id, entry_ids, metadata)
+            )
+
     def record_rejection(self, status: int) -> None:
         """Count one request turned away before any operation ran (401, 429 or a fault)."""
         self.rejected_counts[status] += 1
@@ -290,6 +316,8 @@ class ConversationStore:
             self.request_counts.clear()
             self.request_log.clear()
             self.rejected_counts.clear()
+            self.turns_created.clear()
+            self.committed_turns.clear()
 
 
 def _meta_json(record: _Record) -> bytes:

@@ -8,7 +8,7 @@ import orjson
 
 from emulator.catalog import AGENTS, AGENTS_BY_ID, DEFAULT_AGENT_MODEL
 from emulator.formats import entity_id, format_timestamp, tool_call_id
-from emulator.replies import agent_step, inputs_text, reply_text, usage_for
+from emulator.replies import agent_step, function_results, reply_text, turn_text, usage_for
 
 _INPUT_ID_PREFIXES = {
     "message.input": "msg",
@@ -33,9 +33,11 @@ def _stamp(entry_type: str, now: str) -> dict:
     return {"object": "entry", "type": entry_type, "created_at": now, "completed_at": now}
 
 
-def input_entries(inputs: str | list[dict], now_us: int, rng: random.Random) -> list[dict]:
-    """The history entries for a request's (already validated) `inputs`."""
+def input_entries(inputs: str | list[dict] | None, now_us: int, rng: random.Random) -> list[dict]:
+    """The history entries for a request's (already validated) `inputs`; none if omitted."""
     now = format_timestamp(now_us)
+    if inputs is None:
+        return []
     if isinstance(inputs, str):
         inputs = [{"role": "user", "content": inputs}]
     entries = []
@@ -58,16 +60,36 @@ def _pick(text: str, salt: str, count: int) -> int:
     return int.from_bytes(digest.digest()) % count
 
 
+def _message_content(model: str, reply: str, topic: str, thinking: bool) -> str | list[dict]:
+    """A reasoning ('magistral') model thinks first: a thinking chunk, then the text chunk."""
+    if not (thinking and model.startswith("magistral")):
+        return reply
+    thought = f"The user asks about {topic}. Check the facts, then answer briefly."
+    return [
+        {"type": "thinking", "thinking": [{"type": "text", "text": thought}]},
+        {"type": "text", "text": reply},
+    ]
+
+
 def completion_outputs(
-    conversation: dict, text: str, now_us: int, rng: random.Random
+    conversation: dict,
+    text: str,
+    step: str,
+    now_us: int,
+    rng: random.Random,
+    function_calls_end_turn: bool = True,
+    thinking: bool = True,
 ) -> list[dict]:
     """The outputs of a turn whose inputs carry `text`: an agent may first use a tool, call a
-    function or hand off (decided by the text), then the assistant message answers."""
+    function or hand off (`step`), then the assistant message answers.
+
+    A function call is run by the client, so it ends the turn when `function_calls_end_turn`
+    (the API's behaviour); the answer comes with the turn that hands back its result.
+    """
     now = format_timestamp(now_us)
     agent_id = conversation.get("agent_id")
     agent = AGENTS_BY_ID.get(agent_id) if agent_id else None
     model = conversation.get("model") or (agent.model if agent else DEFAULT_AGENT_MODEL)
-    step = agent_step(text) if agent_id else "none"
     topic = " ".join(text.split()[:5]) or "your request"
     outputs = []
     reference = None
@@ -107,10 +129,12 @@ def completion_outputs(
             _stamp("function.call", now)
             | {"agent_id": agent_id, "model": model, "id": entity_id("fc", rng)}
             | {"tool_call_id": tool_call_id(rng), "name": "lookup_order"}
-            | {"arguments": arguments.decode()}
+            | {"arguments": arguments.decode(), "confirmation_status": None}
         )
+        if function_calls_end_turn:
+            return outputs
     reply = reply_text(text)
-    content: str | list[dict] = reply
+    content = _message_content(model, reply, topic, thinking)
     if reference is not None:
         content = [{"type": "text", "text": reply}, reference]
     outputs.append(
@@ -121,13 +145,30 @@ def completion_outputs(
     return outputs
 
 
+def turn_step(conversation: dict, inputs: str | list[dict] | None) -> str:
+    """What the 'model' does before answering (see agent_step); handing back function
+    results is always answered directly."""
+    if not conversation.get("agent_id") or function_results(inputs):
+        return "none"
+    return agent_step(turn_text(inputs))
+
+
 def build_turn(
-    conversation: dict, inputs: str | list[dict], now_us: int, rng: random.Random
+    conversation: dict,
+    inputs: str | list[dict] | None,
+    now_us: int,
+    rng: random.Random,
+    function_calls_end_turn: bool = True,
+    thinking: bool = True,
 ) -> Turn:
     """The entries and usage of one completion on `conversation` for `inputs`."""
-    text = inputs_text(inputs)
+    text = turn_text(inputs)
+    step = turn_step(conversation, inputs)
+    outputs = completion_outputs(
+        conversation, text, step, now_us, rng, function_calls_end_turn, thinking
+    )
     return Turn(
         inputs=input_entries(inputs, now_us, rng),
-        outputs=completion_outputs(conversation, text, now_us, rng),
-        usage=usage_for(text),
+        outputs=outputs,
+        usage=usage_for(text, "web_search" if step == "tool" else None),
     )

@@ -290,7 +290,11 @@ def test_a_conversation_busy_elsewhere_is_waited_for_not_failed(
 def test_error_events_fail_rows_with_their_message_and_a_rerun_makes_them_ok(
     tmp_path: Path, data_dir: Path, make_emulator: MakeEmulator
 ) -> None:
-    emu = make_emulator(conversations=1, token_delay_ms=1, stream_error_rate=1.0)
+    # The existing conversation is a reasoning model's: without thinking chunks its first
+    # deltas are reply text, as this test's expected output assumes.
+    emu = make_emulator(
+        conversations=1, token_delay_ms=1, stream_error_rate=1.0, thinking_chunks=False
+    )
     existing = emu.store.conversations_newest_first()[0]["id"]
     text = (
         "id,prompt,model,conversation_id\n"
