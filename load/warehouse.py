@@ -18,7 +18,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 SQL_PACKAGE = "sql"
-SCHEMA_FILES = ("export/schema.sql", "replay/schema.sql", "export/views.sql")
+SCHEMA_FILES = (
+    "export/schema.sql",
+    "replay/schema.sql",
+    "evals/schema.sql",
+    "export/views.sql",
+    "evals/views.sql",
+)
 WAREHOUSE_FILE = "warehouse.duckdb"
 
 

@@ -65,6 +65,7 @@ class PromptRow:
     from_entry_id: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
     checks: RowChecks = field(default_factory=RowChecks)
+    variant: str = ""  # the model or agent a matrix run sends this copy of the row to
 
 
 @dataclass(frozen=True)

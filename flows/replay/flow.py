@@ -19,7 +19,10 @@ from prefect.artifacts import acreate_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from extract.client import ConversationsClient
+from flows.evals.grade import Judge, grade_run
+from flows.evals.prices import read_prices
 from flows.gc_tuning import rare_full_collections
+from flows.replay.matrix import matrix_variants, variant_rows
 from flows.replay.progress import RunProgress
 from flows.replay.run_id import check_run_id, new_run_id
 from flows.replay.runner import TurnRunner
@@ -69,14 +72,18 @@ async def replay_flow(
     rps: float | None = None,
     repeat: int = 1,
     stream: bool = True,
-    model: str | None = None,
-    agent_id: str | None = None,
+    model: str | list[str] | None = None,
+    agent_id: str | list[str] | None = None,
     batch_rows: int = 100,
     flush_seconds: float = 3.0,
     show_progress: bool = False,
+    judge_model: str | None = None,
+    prices_path: str | None = None,
 ) -> ReplaySummary:
-    """Send every row of the prompt CSV (times `repeat`) and store results, events and the run.
+    """Send every row of the prompt CSV (times `repeat`) and store results, events and the run;
+    then grade the results against the rows' checks (llm-rubric too, given a `judge_model`).
 
+    Several models or agents make a matrix run: the prompt set once per variant.
     The API key comes from MISTRAL_API_KEY, never from a parameter (Prefect records those).
     """
     clock = time.perf_counter()
@@ -85,8 +92,15 @@ async def replay_flow(
     if repeat < 1:
         raise ValueError(f"repeat must be at least 1, got {repeat}")
     source = Path(prompts_path)
-    rows = parse_prompts(source.read_bytes(), source.name, model, agent_id)
-    sequences = group_sequences(rows)
+    data = source.read_bytes()
+    variants = matrix_variants(model, agent_id)
+    rows = parse_prompts(data, source.name, *variants[0][1:])
+    checks_by_row = {row.row_id: row.checks for row in rows}
+    sequences = {
+        variant: group_sequences(variant_rows(data, source.name, variant, row_model, row_agent))
+        for variant, row_model, row_agent in variants
+    }
+    prices = read_prices(prices_path)
     settings = load_settings(data_dir, base_url)
     if settings.api.api_key is None:
         raise ValueError(MISSING_KEY_MESSAGE)
@@ -132,7 +146,7 @@ async def replay_flow(
                 event_table(run_id, items),
             )
 
-        total = len(rows) * repeat
+        total = len(rows) * repeat * len(variants)
         config = settings.api.client_config(concurrency=concurrency, rps=rps)
         # Streamed rows leave many short-lived cycles: with the default thresholds, full
         # collections rescanning every object Prefect made took 0.28 s of a 1,000-row run.
@@ -143,16 +157,24 @@ async def replay_flow(
                 asyncio.TaskGroup() as group,
             ):
                 runner = TurnRunner(client, stream, concurrency)
-                for repeat_index in range(repeat):
-                    for sequence in sequences:
-                        group.create_task(
-                            runner.run_sequence(sequence, repeat_index, stored, sink, progress)
-                        )
+                for variant, variant_sequences in sequences.items():
+                    done = stored.get(variant, {})
+                    for repeat_index in range(repeat):
+                        for sequence in variant_sequences:
+                            group.create_task(
+                                runner.run_sequence(sequence, repeat_index, done, sink, progress)
+                            )
         totals = run_totals(run_summary(con, run_id))
         store_replay_run(con, root, run_id, run_row(datetime.now(UTC), (totals.ok, totals.errors)))
         if stored:
             # Only a resumed run replaces rows; a first attempt's batch parts hold each row once.
             await asyncio.to_thread(compact_run_parts, con, root, run_id)
+        grading = None
+        if any(checks.checks for checks in checks_by_row.values()):
+            judge = None
+            if judge_model is not None:
+                judge = Judge(judge_model, settings.api.client_config(concurrency=concurrency))
+            grading = await grade_run(con, root, run_id, checks_by_row, judge, prices)
     finally:
         con.close()
     summary = ReplaySummary(
@@ -162,6 +184,7 @@ async def replay_flow(
         sent=runner.sent,
         skipped=runner.skipped,
         seconds=time.perf_counter() - clock,
+        grading=grading,
     )
     await acreate_markdown_artifact(
         markdown=summary_markdown(summary, source.name),
