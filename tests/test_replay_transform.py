@@ -173,6 +173,7 @@ def test_result_and_event_rows_follow_the_schemas() -> None:
         "agent_id": None,
         "thread": "t",
         "extra": '{"team":"eval"}',
+        "variant": "",
     }
     events = event_table("run", items)
     assert events.schema == REPLAY_EVENTS
