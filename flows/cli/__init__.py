@@ -19,6 +19,7 @@ from flows.cli.errors import CliGroup, raise_terminated
 from flows.cli.export import export_command, schedule_command
 from flows.cli.grade import grade_command
 from flows.cli.replay import replay_command
+from flows.cli.replay_compare import replay_compare_command
 from flows.cli.replay_report import replay_report_command
 from flows.cli.sql import sql_command
 
@@ -72,4 +73,5 @@ app.command("demo")(demo_command)
 app.command("replay")(replay_command)
 app.command("replay-report")(replay_report_command)
 app.command("grade")(grade_command)
+app.command("replay-compare")(replay_compare_command)
 app.command("emulator")(emulator_command)
