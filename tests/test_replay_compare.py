@@ -117,8 +117,8 @@ def test_compare_page_renders_in_headless_chromium(two_runs: Path, tmp_path: Pat
         ("b", "change regression"), ("c", "change fix")
     ]  # fmt: skip
     diff = changes[0].find_all("td", class_="diff")[0]
-    assert [node.text() for node in diff.find_all("del")][0].startswith("apples")
-    assert [node.text() for node in diff.find_all("ins")][0].startswith("pears")
+    assert next(node.text() for node in diff.find_all("del")).startswith("apples")
+    assert next(node.text() for node in diff.find_all("ins")).startswith("pears")
     runs = dom.find_all("tr", class_="run")
     assert [tr.attrs["data-run-id"] for tr in runs] == ["base", "next"]
 
@@ -191,3 +191,10 @@ def test_repeats_flag_a_row_that_both_passes_and_fails_as_flaky(
     flaky = orjson.loads(compared.stdout)["flaky"]
     assert [(line["run_id"], line["row_id"]) for line in flaky][:1] == [("flaky", "a")]
     assert second.exit_code in (0, 1)
+    page = tmp_path / "flaky.html"
+    report = invoke("replay-report", "flaky", "-o", str(page), "--data-dir", str(data_dir))
+    assert report.exit_code == 0, report.output
+    verdicts = parse_html(page.read_text(encoding="utf-8")).find_all("td", class_="verdict")
+    assert len(verdicts) == 8
+    assert all(cell.find_all("span", class_="flaky") for cell in verdicts)
+    assert {cell.find_all("span")[0].text() for cell in verdicts} == {"pass", "fail"}
