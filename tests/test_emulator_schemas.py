@@ -13,7 +13,7 @@ from referencing.jsonschema import DRAFT202012
 
 from emulator.replies import agent_step
 
-SPEC_DIR = Path(__file__).resolve().parents[2] / "shared" / "spec"
+SPEC_DIR = Path(__file__).resolve().parent / "fixtures" / "spec"
 LATEST = "conversations.latest.openapi.yaml"
 OLDER = "conversations.openapi.yaml"
 HEADERS = {"Authorization": "Bearer test-token"}

@@ -1,7 +1,6 @@
 """`convo-etl replay-report` on a warehouse of known rows: the HTML, and the page in chromium."""
 
 import csv
-import shutil
 import struct
 import subprocess
 import zlib
@@ -20,7 +19,6 @@ from flows.cli import app
 from load.warehouse import open_warehouse, warehouse_path
 from transform.replay_schemas import REPLAY_EVENTS, REPLAY_RESULTS, REPLAY_RUNS
 
-CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_TIMEOUT_S = 60
 RUN_ID = "run-known"
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -213,11 +211,12 @@ def parse_html(text: str) -> Node:
     return builder.root
 
 
-def run_chromium(page: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def run_chromium(
+    chromium: str, page: Path, tmp_path: Path, *args: str
+) -> subprocess.CompletedProcess[str]:
     """Open a local page in headless chromium (offline flags, throwaway profile) with a timeout."""
-    assert shutil.which(CHROMIUM), "chromium is missing: apt-get install -y chromium"
     command = [
-        CHROMIUM,
+        chromium,
         "--headless",
         "--no-sandbox",
         "--disable-gpu",
@@ -261,13 +260,15 @@ def bar_titles(chart: Node) -> list[str]:
     return [bar.find_all("title")[0].text() for bar in chart.find_all("g", class_="bar")]
 
 
-def test_report_renders_in_headless_chromium(warehouse: Path, data_dir: Path, tmp_path: Path):
+def test_report_renders_in_headless_chromium(
+    warehouse: Path, data_dir: Path, tmp_path: Path, chromium: str
+):
     outcome = invoke("replay-report", RUN_ID, "--data-dir", str(data_dir))
     report = data_dir / "reports" / f"replay-{RUN_ID}.html"
     assert outcome.exit_code == 0, outcome.output
     assert outcome.stdout.strip() == str(report)
 
-    dom = parse_html(run_chromium(report, tmp_path, "--dump-dom").stdout)
+    dom = parse_html(run_chromium(chromium, report, tmp_path, "--dump-dom").stdout)
 
     assert dom.find_all("code", id="run-id")[0].text() == RUN_ID
     fields = {dd.attrs["data-field"]: " ".join(dd.text().split()) for dd in dom.find_all("dd")
@@ -318,7 +319,9 @@ def test_report_renders_in_headless_chromium(warehouse: Path, data_dir: Path, tm
     assert "OTHER RUN PROMPT" not in dom.text()
 
     screenshot = tmp_path / "r.png"
-    run_chromium(report, tmp_path, f"--screenshot={screenshot}", "--window-size=1280,2000")
+    run_chromium(
+        chromium, report, tmp_path, f"--screenshot={screenshot}", "--window-size=1280,2000"
+    )
     width, height, pixels = png_facts(screenshot)
     assert (width, height) == (1280, 2000)
     # A blank page is all 255s: a drawn one has text, bars and colours.
@@ -409,6 +412,7 @@ def test_report_of_a_replay_against_the_emulator(
     data_dir: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    chromium: str,
 ):
     emulator = make_emulator(conversations=2, seed=3, api_key="e2e-key", token_delay_ms=1.0)
     monkeypatch.setenv("MISTRAL_API_KEY", "e2e-key")
@@ -429,7 +433,7 @@ def test_report_of_a_replay_against_the_emulator(
     outcome = invoke("replay-report", "e2e-run", "--data-dir", str(data_dir))
     assert outcome.exit_code == 0, outcome.output
     report = Path(outcome.stdout.strip())
-    dom = parse_html(run_chromium(report, tmp_path, "--dump-dom").stdout)
+    dom = parse_html(run_chromium(chromium, report, tmp_path, "--dump-dom").stdout)
 
     rows = {tr.attrs["data-row-id"]: tr for tr in dom.find_all("tr", class_="result")}
     assert list(rows) == ["a", "b", "c", "d"]
