@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import orjson
 import pyarrow as pa
 
 from flows.export_fetch import FetchedBatch, FetchFailure
 from flows.export_summary import ExportSummary
 from load.parquet import part_name, write_part
 from load.warehouse import merge_export_batch, record_export_failures, record_export_run
+from transform import lossless_json
 from transform.conversations import flatten_conversations
 from transform.entries import flatten_histories, flatten_histories_chunks
 
@@ -125,9 +125,9 @@ def flatten_batch(
 def _listed(body: bytes, operation: str, key: str) -> list:
     """The list under ``key`` of a history or messages body (absent or null: no entries)."""
     try:
-        parsed = orjson.loads(body)
-    except orjson.JSONDecodeError as error:
-        raise _UnexpectedBody(operation, f"response is not JSON: {error}") from None
+        parsed = lossless_json.loads(body)
+    except lossless_json.NotJson as error:
+        raise _UnexpectedBody(operation, f"response is {error}") from None
     if parsed.__class__ is not dict:
         raise _UnexpectedBody(
             operation, f"response is a JSON {type(parsed).__name__}, not an object"
