@@ -65,4 +65,4 @@ def test_what_is_not_json_is_one_reason(body: bytes, reason: str):
 
 
 def test_a_lone_surrogate_is_encoded_escaped_in_ascii():
-    assert dumps(["caf\u00e9", "\ud800"]) == b'["caf\\u00e9","\\ud800"]'
+    assert dumps(["caf\u00e9", "\ud800"]) == b'["caf\\u00e9", "\\ud800"]'

@@ -55,7 +55,7 @@ def loads(body: bytes) -> object:
 
 
 def dumps(value: object) -> bytes:
-    """Compact UTF-8 JSON of a value ``loads`` returned; loading it again gives an equal value."""
+    """UTF-8 JSON of a value ``loads`` returned; loading it again gives an equal value."""
     try:
         return orjson.dumps(value)
     except orjson.JSONEncodeError:
@@ -68,7 +68,7 @@ def dumps(value: object) -> bytes:
 
 
 def _stdlib_dumps(value: object, ensure_ascii: bool) -> str:
-    return json.dumps(value, ensure_ascii=ensure_ascii, separators=(",", ":"), allow_nan=False)
+    return json.dumps(value, ensure_ascii=ensure_ascii, allow_nan=False)
 
 
 def _lone_surrogate(value: object) -> int | None:
