@@ -36,6 +36,7 @@ from flows.export_store import StoredCounts, record_run, store_fetched_batch
 from flows.export_summary import ExportSummary, summary_markdown
 from flows.gc_tuning import rare_full_collections
 from load.warehouse import open_warehouse, remove_warehouse, stored_updated_at, warehouse_path
+from transform.wording import counted
 
 Work = list[tuple[str, dict | None]]
 _FAILURE_SAMPLES = 10
@@ -65,7 +66,8 @@ class TooManyFailures(Exception):
 
     def __init__(self, summary: ExportSummary, max_failures: int) -> None:
         super().__init__(
-            f"{summary.failed} conversations could not be fetched (allowed: {max_failures}); "
+            f"{counted(summary.failed, 'conversation')} could not be fetched "
+            f"(allowed: {max_failures}); "
             "see the export_failures table"
         )
         self.summary = summary
@@ -89,9 +91,9 @@ async def fetch_batch(
     """Fetch history and messages of one batch of conversations; failures are kept, not raised."""
     batch = await fetch_conversations(client, number, work, progress.advance)
     get_run_logger().info(
-        "batch %d: fetched %d conversations, %d failed",
+        "batch %d: fetched %s, %d failed",
         number,
-        len(batch.conversations),
+        counted(len(batch.conversations), "conversation"),
         len(batch.failures),
     )
     return batch
@@ -104,11 +106,11 @@ async def store_batch(
     """Flatten, write Parquet parts and merge one batch into DuckDB, off the event loop."""
     counts = await asyncio.to_thread(store_fetched_batch, warehouse, batch, run_id, data_dir)
     get_run_logger().info(
-        "batch %d: merged %d conversations, %d entries, %d messages",
+        "batch %d: merged %s, %s, %s",
         batch.number,
-        counts.conversations,
-        counts.entries,
-        counts.messages,
+        counted(counts.conversations, "conversation"),
+        counted(counts.entries, "entry", "entries"),
+        counted(counts.messages, "message"),
     )
     return counts
 
@@ -145,7 +147,7 @@ async def list_and_choose(
             await queue.put(work)
         progress.listing_done()
         get_run_logger().info(
-            "listed %d conversations, %d to fetch", summary.listed, summary.selected
+            "listed %s, %d to fetch", counted(summary.listed, "conversation"), summary.selected
         )
 
 

@@ -6,6 +6,7 @@ from rich.console import Console
 from rich.table import Table
 
 from transform.replay import RunTotals
+from transform.wording import counted
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,8 @@ def summary_markdown(summary: ReplaySummary, source_file: str) -> str:
         [
             f"# Replay `{summary.run_id}`",
             "",
-            f"Prompt set `{source_file}`: {summary.rows} rows, {summary.results} results "
+            f"Prompt set `{source_file}`: {counted(summary.rows, 'row')}, "
+            f"{counted(summary.results, 'result')} "
             f"({summary.sent} sent, {summary.skipped} already ok) in {summary.seconds:.1f} s.",
             "",
             "| ok | errors | recovered | prompt tokens | completion tokens | total tokens |",
@@ -56,7 +58,7 @@ def print_summary(summary: ReplaySummary) -> None:
         return _ms(value, "{:,.0f} ms")
 
     table = Table(title=f"replay {summary.run_id}", show_header=False)
-    table.add_row("results", f"{summary.results} ({summary.rows} rows)")
+    table.add_row("results", f"{summary.results} ({counted(summary.rows, 'row')})")
     table.add_row("sent / already ok", f"{summary.sent} / {summary.skipped}")
     table.add_row("ok / errors", f"{summary.ok} / {summary.errors}")
     table.add_row("recovered from history", str(summary.recovered))

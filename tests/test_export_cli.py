@@ -124,7 +124,7 @@ def test_failures_beyond_max_failures_exit_non_zero(
     assert failed.exit_code == 1
     assert f"{missing} (get: HTTP 404:" in failed.stderr
     assert error_lines(failed)[-1] == (
-        "error: 1 conversations could not be fetched (allowed: 0); see the export_failures table"
+        "error: 1 conversation could not be fetched (allowed: 0); see the export_failures table"
     )
     allowed = invoke([*args, "--max-failures", "1"])
     assert allowed.exit_code == 0, allowed.stderr
