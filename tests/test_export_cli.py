@@ -238,7 +238,7 @@ def test_sql_prints_csv_json_and_tables(exported: RunningEmulator, data_dir: Pat
         "select count(*) as n from latest_conversations", "--data-dir", str(data_dir)
     )
     assert code == 0
-    assert "n" in out and "4" in out.split() and "1 rows" in out
+    assert "n" in out and "4" in out.split() and "1 row" in out
 
 
 def test_sql_errors_are_one_line(exported: RunningEmulator, data_dir: Path, tmp_path: Path) -> None:
