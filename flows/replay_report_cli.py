@@ -12,6 +12,7 @@ from load.replay_report import (
     WarehouseMissing,
     write_replay_report,
 )
+from load.storage_errors import StorageError
 from load.warehouse import WarehouseLocked
 
 
@@ -41,7 +42,7 @@ def replay_report_command(
     """Write the HTML report of one replay run (header, charts, prompts beside outputs)."""
     try:
         path = write_replay_report(data_dir, run_id, output, max_rows)
-    except (ReplayRunNotFound, WarehouseMissing, WarehouseLocked) as exc:
+    except (ReplayRunNotFound, WarehouseMissing, WarehouseLocked, StorageError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from None
     except duckdb.Error as exc:
@@ -50,4 +51,5 @@ def replay_report_command(
     except OSError as exc:
         typer.echo(f"error: cannot write the report: {exc}", err=True)
         raise typer.Exit(1) from None
-    typer.echo(str(path))
+    if path is not None:
+        typer.echo(str(path))

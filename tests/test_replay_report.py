@@ -1,8 +1,11 @@
 """`convo-etl replay-report` on a warehouse of known rows: the HTML, and the page in chromium."""
 
 import csv
+import os
+import stat
 import struct
 import subprocess
+import sys
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -458,3 +461,42 @@ def test_report_of_a_replay_against_the_emulator(
     assert (fields["results"], fields["ok"], fields["errors"]) == ("4", "3", "1")
     assert dom.find_all("i") == []
     assert dom.find_all("table", id="events")
+
+
+def test_the_report_file_has_the_mode_the_umask_gives(warehouse: Path, data_dir: Path):
+    previous = os.umask(0o022)
+    try:
+        outcome = invoke("replay-report", RUN_ID, "--data-dir", str(data_dir))
+    finally:
+        os.umask(previous)
+    assert outcome.exit_code == 0, outcome.output
+    assert stat.S_IMODE(Path(outcome.stdout.strip()).stat().st_mode) == 0o644
+
+
+def test_a_symlink_is_written_through_not_replaced(warehouse: Path, data_dir: Path, tmp_path: Path):
+    target = tmp_path / "elsewhere" / "report.html"
+    target.parent.mkdir()
+    target.write_text("old", encoding="utf-8")
+    link = tmp_path / "link.html"
+    link.symlink_to(target)
+    outcome = invoke("replay-report", RUN_ID, "--data-dir", str(data_dir), "-o", str(link))
+    assert outcome.exit_code == 0, outcome.output
+    assert link.is_symlink()
+    assert target.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+
+def test_dev_stdout_prints_the_page(warehouse: Path, data_dir: Path):
+    convo_etl = Path(sys.executable).parent / "convo-etl"
+    command = [str(convo_etl), "replay-report", RUN_ID, "--data-dir", str(data_dir)]
+    completed = subprocess.run(
+        [*command, "-o", "/dev/stdout"], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.startswith("<!DOCTYPE html>")
+    assert completed.stdout.rstrip().endswith("</html>")
+
+
+def test_a_directory_as_output_is_refused_in_one_line(warehouse: Path, data_dir: Path):
+    outcome = invoke("replay-report", RUN_ID, "--data-dir", str(data_dir), "-o", str(data_dir))
+    assert outcome.exit_code == 1
+    assert outcome.stderr == f"error: cannot write {data_dir}: it is a directory\n"
