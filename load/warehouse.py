@@ -7,6 +7,7 @@ them in memory, and reading the parts back would only add decoding; both hold th
 A connection is for one thread at a time (use ``con.cursor()`` per thread).
 """
 
+import contextlib
 import os
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -25,7 +26,13 @@ WAREHOUSE_FILE = "warehouse.duckdb"
 # DuckDB's buffer pool defaults to 80% of RAM and grows with the warehouse; a cap keeps a run's
 # memory bounded by its batch size (cold blocks are evicted: they live on disk). One thread: a
 # merge runs beside the export's event loop on 2 cores, and a batch is too small to gain more.
-DUCKDB_CONFIG = {"memory_limit": "64MB", "threads": 1}
+BASE_MEMORY_LIMIT = 64 * 2**20
+DUCKDB_CONFIG = {"memory_limit": f"{BASE_MEMORY_LIMIT}B", "threads": 1}
+# DuckDB works on vectors of 2,048 rows and keeps a transaction's inserted rows in memory until
+# its commit, so a batch of a few huge entries (a 100 MB history) needs memory in proportion to
+# the batch, not to a vector: a merge raises the cap to this many times the batch's Arrow bytes
+# (measured: 1.4x refuses, 1.7x suffices) and lowers it back after.
+MERGE_MEMORY_FACTOR = 2
 
 
 class WarehouseLocked(RuntimeError):
@@ -134,18 +141,38 @@ def _checked(table: pa.Table, schema: pa.Schema, name: str) -> pa.Table:
 def run_in_transaction(
     con: duckdb.DuckDBPyConnection, relations: Mapping[str, pa.Table], sql_files: Sequence[str]
 ) -> None:
-    """Expose ``relations`` under their names and run the SQL files in one transaction."""
+    """Expose ``relations`` under their names and run the SQL files in one transaction.
+
+    A failed statement or COMMIT is the error raised: the rollback after it may fail too (a
+    failed COMMIT ends the transaction), and must not hide it.
+    """
     for name, table in relations.items():
         con.register(name, table)
+    needed = BASE_MEMORY_LIMIT + MERGE_MEMORY_FACTOR * sum(t.nbytes for t in relations.values())
+    raised = needed > 2 * BASE_MEMORY_LIMIT
     try:
+        if raised:
+            _set_memory_limit(con, needed)
         con.begin()
         try:
             for sql_file in sql_files:
                 con.execute(sql_text(sql_file))
             con.commit()
         except BaseException:
-            con.rollback()
+            with contextlib.suppress(duckdb.Error):
+                con.rollback()
             raise
+        if raised:
+            # Committed rows stay in memory until a checkpoint writes them to the file.
+            con.execute("CHECKPOINT")
     finally:
         for name in relations:
             con.unregister(name)
+        if raised:
+            # Lowering the cap can fail only while an earlier error propagates: keep that one.
+            with contextlib.suppress(duckdb.Error):
+                _set_memory_limit(con, BASE_MEMORY_LIMIT)
+
+
+def _set_memory_limit(con: duckdb.DuckDBPyConnection, limit_bytes: int) -> None:
+    con.execute(sql_text("set_memory_limit.sql"), {"limit": f"{limit_bytes}B"})
