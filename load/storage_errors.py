@@ -5,9 +5,20 @@ OS's reason; a failed COMMIT then often makes the rollback fail too ("cannot rol
 transaction is active"), which must never hide the first error.
 """
 
+import errno
 import os
 
-import duckdb
+_DISK_ERRNOS = (
+    errno.ENOSPC,
+    errno.EDQUOT,
+    errno.EROFS,
+    errno.EACCES,
+    errno.EPERM,
+    errno.ENOTDIR,
+    errno.EISDIR,
+    errno.EEXIST,
+    errno.EIO,
+)
 
 
 class StorageError(OSError):
@@ -20,21 +31,27 @@ class StorageError(OSError):
 
 
 def storage_error(path: str | os.PathLike[str], error: BaseException) -> StorageError:
-    """The StorageError for ``error`` met while writing under ``path`` (kept if it is one)."""
+    """The StorageError for ``error`` met while writing ``path`` (kept if it is one).
+
+    It names ``path``, what the user asked for, not the temp file or directory that failed.
+    """
     if isinstance(error, StorageError):
         return error
     if isinstance(error, OSError) and error.strerror:
-        where = error.filename if error.filename is not None else path
-        return StorageError(where, error.strerror)
-    return StorageError(path, _first_line(error))
+        return StorageError(path, error.strerror)
+    return StorageError(path, _os_reason(str(error)) or _first_line(error))
+
+
+def _os_reason(text: str) -> str | None:
+    """The OS's reason quoted in an error's text (DuckDB and Arrow quote strerror)."""
+    for code in _DISK_ERRNOS:
+        reason = os.strerror(code)
+        if reason in text:
+            return reason
+    return None
 
 
 def _first_line(error: BaseException) -> str:
     """The first line of an error's text (DuckDB's carry a query or a hint on the next lines)."""
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
-
-
-def is_storage_failure(error: BaseException) -> bool:
-    """Whether an error means the disk refused a write (not a bad query or a lock)."""
-    return isinstance(error, OSError | duckdb.IOException)

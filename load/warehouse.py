@@ -18,6 +18,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from load.storage_errors import storage_error
 from transform.export_runs import export_failures_table, export_run_table
 from transform.schemas import CONTENT_CHUNKS, CONVERSATIONS, ENTRIES
 
@@ -56,20 +57,26 @@ def open_warehouse(
     path = warehouse_path(data_dir)
     if read_only and not path.exists():
         raise FileNotFoundError(f"no warehouse at {path}: run an export first")
-    path.parent.mkdir(parents=True, exist_ok=True)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         con = duckdb.connect(str(path), read_only=read_only, config=DUCKDB_CONFIG)
     except duckdb.IOException as error:
         if "lock" in str(error).lower():
             raise WarehouseLocked(
                 f"warehouse {path} is locked by another process; wait for it to finish"
             ) from None
-        raise
-    con.execute("SET TimeZone = 'UTC'")
-    if not read_only:
-        for name in ("schema.sql", "replay_schema.sql", "views.sql"):
-            if (SQL_DIR / name).exists():
-                con.execute(sql_text(name))
+        raise storage_error(path, error) from error
+    except OSError as error:
+        raise storage_error(path.parent, error) from error
+    try:
+        con.execute("SET TimeZone = 'UTC'")
+        if not read_only:
+            for name in ("schema.sql", "replay_schema.sql", "views.sql"):
+                if (SQL_DIR / name).exists():
+                    con.execute(sql_text(name))
+    except duckdb.Error as error:
+        con.close()
+        raise storage_error(path, error) from error
     return con
 
 
