@@ -155,7 +155,9 @@ def run_in_transaction(
     """
     for name, table in relations.items():
         con.register(name, table)
-    needed = BASE_MEMORY_LIMIT + MERGE_MEMORY_FACTOR * sum(t.nbytes for t in relations.values())
+    needed = BASE_MEMORY_LIMIT + int(
+        MERGE_MEMORY_FACTOR * sum(t.nbytes for t in relations.values())
+    )
     raised = needed > 2 * BASE_MEMORY_LIMIT
     try:
         if raised:
