@@ -10,8 +10,21 @@ import contextlib
 import threading
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+import pytest
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+class HostileServer(Protocol):
+    """A server object: its ``handle`` serves one connection and keeps the counts."""
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Serve one connection."""
+
+
+ServerT = TypeVar("ServerT", bound=HostileServer)
 
 
 @dataclass(frozen=True)
@@ -79,3 +92,15 @@ def serving(handle: Handler) -> Iterator[str]:
         loop.call_soon_threadsafe(loop.stop)
         thread.join()
         loop.close()
+
+
+def server_fixture(make: Callable[[], ServerT]) -> Any:
+    """A pytest fixture serving a fresh ``make()`` for one test; it yields ``(server, url)``."""
+
+    @pytest.fixture
+    def fixture() -> Iterator[tuple[ServerT, str]]:
+        server = make()
+        with serving(server.handle) as url:
+            yield server, url
+
+    return fixture

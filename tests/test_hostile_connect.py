@@ -2,10 +2,9 @@
 
 import asyncio
 import time
-from collections.abc import Iterator
 
 import pytest
-from hostile import json_answer, read_request, serving
+from hostile import json_answer, read_request, server_fixture
 
 from extract.client import ClientConfig, ConversationsClient
 from extract.errors import NotFound, Unreachable
@@ -47,11 +46,7 @@ class PlainText:
         writer.close()
 
 
-@pytest.fixture
-def plain() -> Iterator[tuple[PlainText, str]]:
-    server = PlainText()
-    with serving(server.handle) as url:
-        yield server, url
+plain = server_fixture(PlainText)
 
 
 def test_a_tls_failure_is_one_error_naming_the_url(plain: tuple[PlainText, str]) -> None:
@@ -84,11 +79,7 @@ class FlakyAfterFirst:
             await writer.drain()
 
 
-@pytest.fixture
-def flaky() -> Iterator[tuple[FlakyAfterFirst, str]]:
-    server = FlakyAfterFirst()
-    with serving(server.handle) as url:
-        yield server, url
+flaky = server_fixture(FlakyAfterFirst)
 
 
 def test_transport_errors_later_in_a_run_are_retried(
@@ -121,11 +112,7 @@ class NoSuchPath:
             await writer.drain()
 
 
-@pytest.fixture
-def no_such_path() -> Iterator[tuple[NoSuchPath, str]]:
-    server = NoSuchPath()
-    with serving(server.handle) as url:
-        yield server, url
+no_such_path = server_fixture(NoSuchPath)
 
 
 def test_a_404_on_the_list_hints_at_the_base_url(no_such_path: tuple[NoSuchPath, str]) -> None:

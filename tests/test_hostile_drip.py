@@ -3,10 +3,9 @@
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Iterator
 
 import pytest
-from hostile import read_request, response_head, serving
+from hostile import read_request, response_head, server_fixture
 
 from extract.client import ClientConfig, ConversationsClient
 from extract.errors import RequestTimedOut, RetriesExhausted
@@ -34,11 +33,7 @@ class DripServer:
             await asyncio.sleep(DRIP_EVERY_S)
 
 
-@pytest.fixture
-def drip() -> Iterator[tuple[DripServer, str]]:
-    server = DripServer()
-    with serving(server.handle) as url:
-        yield server, url
+drip = server_fixture(DripServer)
 
 
 def _config(url: str) -> ClientConfig:

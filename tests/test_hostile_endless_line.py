@@ -2,10 +2,9 @@
 
 import asyncio
 import time
-from collections.abc import Iterator
 
 import pytest
-from hostile import read_request, response_head, serving
+from hostile import read_request, response_head, server_fixture
 
 from extract.client import ClientConfig, ConversationsClient
 from extract.errors import BodyTooLarge
@@ -33,11 +32,7 @@ class EndlessLine:
             self.sent += len(PIECE)
 
 
-@pytest.fixture
-def endless_line() -> Iterator[tuple[EndlessLine, str]]:
-    server = EndlessLine()
-    with serving(server.handle) as url:
-        yield server, url
+endless_line = server_fixture(EndlessLine)
 
 
 def test_an_endless_sse_line_is_refused_at_the_size_cap(

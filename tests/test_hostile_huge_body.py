@@ -2,10 +2,9 @@
 
 import asyncio
 import time
-from collections.abc import Iterator
 
 import pytest
-from hostile import read_request, response_head, serving
+from hostile import read_request, response_head, server_fixture
 
 from extract.client import ClientConfig, ConversationsClient
 from extract.errors import BodyTooLarge
@@ -51,11 +50,7 @@ class HugeBodies:
             await writer.drain()
 
 
-@pytest.fixture
-def huge() -> Iterator[tuple[HugeBodies, str]]:
-    server = HugeBodies()
-    with serving(server.handle) as url:
-        yield server, url
+huge = server_fixture(HugeBodies)
 
 
 def _history_body(url: str, cid: str) -> bytes | BodyTooLarge:

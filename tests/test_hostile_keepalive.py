@@ -2,10 +2,9 @@
 
 import asyncio
 import time
-from collections.abc import Iterator
 
 import pytest
-from hostile import read_request, response_head, serving
+from hostile import read_request, response_head, server_fixture
 
 from extract.client import ClientConfig, ConversationsClient
 from extract.errors import StreamTimedOut
@@ -38,18 +37,10 @@ class EndlessStream:
             await asyncio.sleep(0.1)
 
 
-@pytest.fixture
-def keepalive_only() -> Iterator[tuple[EndlessStream, str]]:
-    server = EndlessStream(b": keep-alive\n\n")
-    with serving(server.handle) as url:
-        yield server, url
+keepalive_only = server_fixture(lambda: EndlessStream(b": keep-alive\n\n"))
 
 
-@pytest.fixture
-def endless_deltas() -> Iterator[tuple[EndlessStream, str]]:
-    server = EndlessStream(DELTA)
-    with serving(server.handle) as url:
-        yield server, url
+endless_deltas = server_fixture(lambda: EndlessStream(DELTA))
 
 
 def _stream(url: str, **deadlines: float) -> tuple[list[StreamEvent], StreamTimedOut]:

@@ -3,11 +3,10 @@
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Iterator
 from email.utils import formatdate
 
 import pytest
-from hostile import json_answer, read_request, serving
+from hostile import json_answer, read_request, server_fixture, serving
 
 from extract.client import ClientConfig, ConversationsClient
 from extract.errors import RetriesExhausted
@@ -37,11 +36,7 @@ class WindowLimiter:
             await writer.drain()
 
 
-@pytest.fixture
-def limiter() -> Iterator[tuple[WindowLimiter, str]]:
-    server = WindowLimiter()
-    with serving(server.handle) as url:
-        yield server, url
+limiter = server_fixture(WindowLimiter)
 
 
 def test_one_pace_is_learned_for_every_worker(limiter: tuple[WindowLimiter, str]) -> None:
@@ -76,11 +71,7 @@ class AlwaysLimited:
             await writer.drain()
 
 
-@pytest.fixture
-def always_limited() -> Iterator[tuple[AlwaysLimited, str]]:
-    server = AlwaysLimited()
-    with serving(server.handle) as url:
-        yield server, url
+always_limited = server_fixture(AlwaysLimited)
 
 
 def test_a_429_is_retried_past_max_retries_for_the_patience(

@@ -3,10 +3,9 @@
 import asyncio
 import socket
 from collections import Counter
-from collections.abc import Iterator
 
 import pytest
-from hostile import json_answer, read_request, serving
+from hostile import json_answer, read_request, server_fixture
 
 from extract.client import ClientConfig, ConversationsClient
 from extract.errors import ApiError, ApiKeyRejected, RequestRejected, RetriesExhausted, Unreachable
@@ -30,11 +29,7 @@ class Echo:
             await writer.drain()
 
 
-@pytest.fixture
-def echo() -> Iterator[tuple[Echo, str]]:
-    server = Echo()
-    with serving(server.handle) as url:
-        yield server, url
+echo = server_fixture(Echo)
 
 
 def _shown(error: ApiError) -> str:
