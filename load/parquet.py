@@ -11,6 +11,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from load.storage_errors import storage_error
+
 ROW_GROUP_ROWS = 64_000
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
@@ -30,8 +32,15 @@ def write_part(
 ) -> Path:
     """Write ``table`` as one zstd Parquet part (temp file, fsync, rename) and return its path."""
     directory = table_dir(data_dir, table_name)
-    directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{_checked_name(part_name, 'part name')}.parquet"
+    try:
+        return _write_part(table, directory, path)
+    except OSError as error:
+        raise storage_error(path, error) from error
+
+
+def _write_part(table: pa.Table, directory: Path, path: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
     # The temp name ends in .tmp, so a `*.parquet` glob never reads a half-written part.
     temp = directory / f".{path.name}.{os.getpid()}.tmp"
     try:
