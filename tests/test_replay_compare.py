@@ -103,7 +103,9 @@ def test_compare_lists_exactly_the_regressions_and_fixes(two_runs: Path, tmp_pat
 
 
 @pytest.mark.usefixtures("prefect_harness", "api_key")
-def test_compare_page_renders_in_headless_chromium(two_runs: Path, tmp_path: Path) -> None:
+def test_compare_page_renders_in_headless_chromium(
+    two_runs: Path, tmp_path: Path, chromium: str
+) -> None:
     page = tmp_path / "compare.html"
     result = invoke(
         "replay-compare", "base", "next", "--html", str(page), "--data-dir", str(two_runs)
@@ -111,7 +113,7 @@ def test_compare_page_renders_in_headless_chromium(two_runs: Path, tmp_path: Pat
     assert result.exit_code == 0, result.output
     html = page.read_text(encoding="utf-8")
     assert "<script" not in html and "http://" not in html and "https://" not in html
-    dom = parse_html(run_chromium(page, tmp_path, "--dump-dom").stdout)
+    dom = parse_html(run_chromium(chromium, page, tmp_path, "--dump-dom").stdout)
     changes = dom.find_all("tr", class_="change")
     assert [(tr.attrs["data-row-id"], tr.attrs["class"]) for tr in changes] == [
         ("b", "change regression"), ("c", "change fix")

@@ -19,8 +19,9 @@ from flows.evals.compare import Comparison, load_comparison
 from flows.evals.summary import percent
 from flows.settings import DEFAULT_DATA_DIR
 from load.replay_compare_html import render_compare_html
-from load.replay_report import write_text_atomically
+from load.replay_report import write_report_text
 from load.replay_report_html import format_ms
+from load.storage_errors import StorageError
 
 SHOWN_OUTPUT_CHARS = 60
 RUN_COLUMNS = (
@@ -70,9 +71,9 @@ def replay_compare_command(
             comparison.flaky,
         )
         try:
-            write_text_atomically(html, page)
-        except OSError as exc:
-            raise CliError(f"cannot write {html}: {exc.strerror or exc}") from None
+            write_report_text(html, page)
+        except StorageError as exc:
+            raise CliError(str(exc)) from None
     if output_format is Format.json:
         typer.echo(comparison_json(comparison))
     else:
