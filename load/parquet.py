@@ -1,5 +1,7 @@
 """Write Arrow tables as Parquet parts atomically, so a killed run never leaves a torn file.
 
+Purging a deleted conversation rewrites the parts that hold it the same way.
+
 Layout: ``<data_dir>/parquet/<table_name>/<part_name>.parquet``. A part name carries the run id
 and batch number, so re-running a batch overwrites its own part instead of adding a copy.
 """
@@ -9,6 +11,7 @@ import re
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 ROW_GROUP_ROWS = 64_000
@@ -32,6 +35,34 @@ def write_part(
     directory = table_dir(data_dir, table_name)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{_checked_name(part_name, 'part name')}.parquet"
+    _replace_atomically(table, path)
+    return path
+
+
+def part_paths(data_dir: str | os.PathLike[str], table_name: str) -> list[Path]:
+    """Every finished part of a table (never a temp file of a writer still at work), sorted."""
+    return sorted(table_dir(data_dir, table_name).glob("*.parquet"))
+
+
+def rewrite_part_without(path: Path, key: str, ids: pa.Array) -> int:
+    """Drop the rows whose ``key`` column is one of ``ids`` from a part; return how many went.
+
+    The part is replaced atomically (temp file, fsync, rename), keeping its own schema; a part
+    left with no row is removed.
+    """
+    table = pq.read_table(path)
+    kept = table.filter(pc.invert(pc.is_in(table[key], value_set=ids)))
+    removed = table.num_rows - kept.num_rows
+    if not kept.num_rows:
+        path.unlink()
+    elif removed:
+        _replace_atomically(kept, path)
+    return removed
+
+
+def _replace_atomically(table: pa.Table, path: Path) -> None:
+    """Write ``table`` to a temp file beside ``path``, fsync it, then rename it over ``path``."""
+    directory = path.parent
     # The temp name ends in .tmp, so a `*.parquet` glob never reads a half-written part.
     temp = directory / f".{path.name}.{os.getpid()}.tmp"
     try:
@@ -46,7 +77,6 @@ def write_part(
     for stale in directory.glob(f".{path.name}.*.tmp"):
         # Left by a writer of this part that was killed before its rename.
         stale.unlink(missing_ok=True)
-    return path
 
 
 def _checked_name(name: str, what: str) -> str:
