@@ -3,8 +3,12 @@
 One aiohttp connection pool serves both kinds of call. JSON calls go to aiohttp directly (CPU
 per request: ~0.27 ms, against ~0.5 ms through httpx's API on the same pool and ~0.7 ms with
 httpx's own transport); streams go through httpx on the httpx-aiohttp transport, for httpx-sse.
-orjson for bodies, a semaphore bounding requests in flight, an optional requests-per-second
-limit, and tenacity retrying 429/5xx/transport errors with full-jitter backoff and Retry-After.
+orjson for bodies, a semaphore bounding requests in flight, one pace for every request learned
+from 429s (extract/pacer.py), and tenacity retrying 429/5xx/transport errors with full-jitter
+backoff and Retry-After. Every answer is bounded in time (request_timeout; streams:
+stream_idle_timeout and stream_timeout) and in size (max_body_bytes). A POST that may have
+landed is never resent (OutcomeUnknown); a first request that cannot connect fails at once
+(Unreachable).
 """
 
 from __future__ import annotations
@@ -26,13 +30,24 @@ import aiohttp
 import httpx
 import orjson
 from aiohttp.helpers import get_env_proxy_for_url
-from aiolimiter import AsyncLimiter
 from httpx_aiohttp import AiohttpTransport
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
 from yarl import URL
 
-from extract.errors import ApiError, RetriesExhausted, describe_body, error_for_status
-from extract.events import StreamEvent, read_events
+from extract.errors import (
+    ApiError,
+    BodyTooLarge,
+    OutcomeUnknown,
+    RequestTimedOut,
+    RetriesExhausted,
+    Unreachable,
+    describe_body,
+    error_for_status,
+    scrubbed,
+    secret_pattern,
+)
+from extract.events import StreamEvent, StreamLimits, read_events
+from extract.pacer import Pacer
 from extract.retry_policy import (
     RETRYABLE_ERRORS,
     RETRYABLE_STATUSES,
@@ -42,6 +57,7 @@ from extract.retry_policy import (
     RetryableStatus,
     parse_retry_after,
 )
+from extract.urls import redacted_url, url_secrets
 
 log = logging.getLogger(__name__)
 
@@ -56,59 +72,90 @@ class ClientConfig:
     rps: float | None = None
     connect_timeout: float = 10.0
     read_timeout: float = 120.0
+    request_timeout: float = 120.0
+    stream_idle_timeout: float = 300.0
+    stream_timeout: float = 1800.0
+    max_body_bytes: int = 512 * 2**20
     max_retries: int = 6
     backoff_initial: float = 0.5
     backoff_max: float = 30.0
     retry_after_max: float = 60.0
+    rate_limit_patience: float = 120.0
 
     def __post_init__(self) -> None:
         """Fail at construction, with a one-line reason, on values the client cannot work with."""
         scheme = urlsplit(self.base_url).scheme
         if scheme not in ("http", "https"):
-            raise ValueError(f"base_url must start with http:// or https://, got {self.base_url!r}")
+            shown = redacted_url(self.base_url)
+            raise ValueError(f"base_url must start with http:// or https://, got {shown!r}")
         if self.concurrency < 1:
             raise ValueError(f"concurrency must be at least 1, got {self.concurrency}")
         if self.rps is not None and self.rps <= 0:
             raise ValueError(f"rps must be positive or None, got {self.rps}")
         if self.max_retries < 0:
             raise ValueError(f"max_retries must be 0 or more, got {self.max_retries}")
-        for name in ("connect_timeout", "read_timeout", "backoff_max", "retry_after_max"):
+        positive = (
+            "connect_timeout",
+            "read_timeout",
+            "request_timeout",
+            "stream_idle_timeout",
+            "stream_timeout",
+            "max_body_bytes",
+            "backoff_max",
+            "retry_after_max",
+        )
+        for name in positive:
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
-        if self.backoff_initial < 0:
-            raise ValueError(f"backoff_initial must be 0 or more, got {self.backoff_initial}")
+        for name in ("backoff_initial", "rate_limit_patience"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be 0 or more, got {getattr(self, name)}")
 
     def __repr__(self) -> str:
-        """Every field, with the key masked: configs end up in logs and tracebacks."""
+        """Every field, key masked and URL credentials dropped: configs end up in logs."""
         shown = {f.name: getattr(self, f.name) for f in fields(self)}
         shown["api_key"] = None if self.api_key is None else "**********"
+        shown["base_url"] = redacted_url(self.base_url)
         return "ClientConfig(" + ", ".join(f"{k}={v!r}" for k, v in shown.items()) + ")"
 
     @property
     def origin(self) -> str:
         """scheme://host[:port] of the API, for messages that must not echo a path or key."""
-        parts = urlsplit(self.base_url)
+        parts = urlsplit(redacted_url(self.base_url))
         return f"{parts.scheme}://{parts.netloc}"
 
 
 @dataclass
 class ClientStats:
-    """Counts since the client opened: every attempt, every retry, and each status received."""
+    """Counts since the client opened: every attempt, every retry, and each status received.
+
+    ``pace_rps`` is the pace learned from 429s (None: never limited, or the configured rps).
+    """
 
     requests: int = 0
     retries: int = 0
     statuses: Counter[int] = field(default_factory=Counter)
     transport_errors: int = 0
+    pacer: Pacer = field(default_factory=Pacer, repr=False)
+
+    @property
+    def pace_rps(self) -> float | None:
+        """Requests per second every worker shares now; None while nothing slowed the run."""
+        return self.pacer.rate
+
+    @property
+    def rate_limited(self) -> int:
+        """How many answers were 429s."""
+        return self.statuses[429]
 
 
 @dataclass(frozen=True, slots=True)
 class _OpenState:
-    """The loop-bound parts of an open client: connection pool, in-flight slots, rate limiter."""
+    """The loop-bound parts of an open client: connection pool and in-flight slots."""
 
     session: aiohttp.ClientSession
     http: httpx.AsyncClient
     semaphore: asyncio.Semaphore
-    limiter: AsyncLimiter | None
 
 
 class ConversationsClient:
@@ -116,9 +163,18 @@ class ConversationsClient:
 
     def __init__(self, config: ClientConfig) -> None:
         self.config = config
-        self._stats = ClientStats()
+        self._pacer = Pacer(config.rps)
+        self._stats = ClientStats(pacer=self._pacer)
         self._open: _OpenState | None = None
-        self._base_url = config.base_url.rstrip("/")
+        # Sent without userinfo or query: the key goes as a bearer token (aiohttp refuses both),
+        # and a query on the base would end up in the middle of every request's path.
+        self._base_url = redacted_url(config.base_url).rstrip("/")
+        self._secrets = secret_pattern([config.api_key, *url_secrets(config.base_url)])
+        self._stream_limits = StreamLimits(
+            config.stream_idle_timeout, config.stream_timeout, config.max_body_bytes
+        )
+        # Until one answer came back, a failure to connect is a wrong URL, not an outage.
+        self._reached = False
         # Requests are built from these, not by client.build_request: merging base URL, headers,
         # cookies and params on every call was a measurable share of the CPU per request.
         common = {"User-Agent": "convo-etl"}
@@ -149,8 +205,9 @@ class ConversationsClient:
             keepalive_timeout=30.0,
             ssl=_tls_context(),
         )
+        # `total` bounds a JSON call from connect to last byte, however slowly the bytes come.
         timeout = aiohttp.ClientTimeout(
-            total=None,
+            total=config.request_timeout,
             connect=config.connect_timeout,
             sock_connect=config.connect_timeout,
             sock_read=config.read_timeout,
@@ -162,16 +219,15 @@ class ConversationsClient:
         http = httpx.AsyncClient(
             transport=AiohttpTransport(client=session, verify=_tls_context()),
             trust_env=False,  # the session has the proxy; httpx would mount its own transport
+            # Reads are bounded per event by stream_idle_timeout, not per socket read.
             timeout=httpx.Timeout(
                 connect=config.connect_timeout,
-                read=config.read_timeout,
+                read=None,
                 write=config.read_timeout,
                 pool=config.connect_timeout,
             ),
         )
-        # One token every 1/rps seconds: no burst, so a per-second server window never overflows.
-        limiter = None if config.rps is None else AsyncLimiter(1, 1.0 / config.rps)
-        self._open = _OpenState(session, http, asyncio.Semaphore(config.concurrency), limiter)
+        self._open = _OpenState(session, http, asyncio.Semaphore(config.concurrency))
         return self
 
     async def __aexit__(
@@ -248,20 +304,32 @@ class ConversationsClient:
     ) -> bytes:
         """Send one call straight over aiohttp, with retries, and return its body."""
         state = self._state()
-        with self._give_up_as(operation):
-            async for attempt in self._retrying(operation):
+        retrying = self._retrying(operation)
+        with self._give_up_as(operation, retrying):
+            async for attempt in retrying:
                 with attempt:
                     async with state.semaphore:
-                        if state.limiter is not None:
-                            await state.limiter.acquire()
+                        sent_at = await self._paced()
                         status, body, headers = await self._exchange(
-                            state.session, method, url, content
+                            state.session, operation, method, url, content
                         )
-                    self._check_status(operation, status, body, headers)
+                    self._check_status(operation, status, body, headers, sent_at)
         return body
 
+    async def _paced(self) -> float:
+        """Wait for this request's slot in the shared pace; returns when it was sent."""
+        delay = self._pacer.delay()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        return time.monotonic()
+
     async def _exchange(
-        self, session: aiohttp.ClientSession, method: str, url: str, content: bytes | None
+        self,
+        session: aiohttp.ClientSession,
+        operation: str,
+        method: str,
+        url: str,
+        content: bytes | None,
     ) -> tuple[int, bytes, Mapping[str, str]]:
         """One attempt: status, body and headers of the answer, transport failures counted."""
         self._stats.requests += 1
@@ -270,10 +338,69 @@ class ConversationsClient:
             async with session.request(
                 method, self._base_url + url, data=content, headers=headers, allow_redirects=False
             ) as response:
-                return response.status, await response.read(), response.headers
-        except TRANSPORT_ERRORS:
+                return response.status, await self._read_body(response, operation), response.headers
+        except TRANSPORT_ERRORS as exc:
             self._stats.transport_errors += 1
-            raise
+            failure = self._transport_failure(operation, method, url, exc)
+            if failure is None:
+                raise
+            raise failure from exc
+
+    async def _read_body(self, response: aiohttp.ClientResponse, operation: str) -> bytes:
+        """The whole body, refused past max_body_bytes before it is all in memory."""
+        limit = self.config.max_body_bytes
+        length = response.content_length
+        if length is not None:
+            if length > limit:
+                raise self._too_large(response.status, operation, f"declares {length:,} bytes")
+            return await response.read()
+        body = bytearray()
+        async for chunk in response.content.iter_any():
+            body += chunk
+            if len(body) > limit:
+                raise self._too_large(response.status, operation, f"passed {len(body):,} bytes")
+        return bytes(body)
+
+    def _too_large(self, status: int, operation: str, seen: str) -> BodyTooLarge:
+        """The error for an answer over max_body_bytes, naming both sizes."""
+        limit = self.config.max_body_bytes
+        message = f"response body {seen}, over the limit of {limit:,} (max_body_bytes)"
+        return BodyTooLarge(status, message, operation)
+
+    def _transport_failure(
+        self, operation: str, method: str, url: str, exc: BaseException
+    ) -> ApiError | TimeoutError | None:
+        """What a transport failure becomes: None to retry it as is, or the error to raise.
+
+        A first request that cannot connect is a wrong URL (Unreachable). A POST that was sent
+        may have landed (OutcomeUnknown, RequestTimedOut). A timeout of a GET is retried, its
+        message saying which deadline ran out.
+        """
+        path = url.partition("?")[0]
+        if _never_sent(exc):
+            if self._reached:
+                return None
+            where = f"{self._base_url}{path}"
+            message = self._scrub(f"cannot reach {where}: {_describe_failure(exc)}")
+            return Unreachable(None, message, operation)
+        timed_out = isinstance(exc, TimeoutError | httpx.TimeoutException) and not isinstance(
+            exc, aiohttp.ServerTimeoutError
+        )
+        limit = f"no complete answer within {self.config.request_timeout:g} s (request_timeout)"
+        if method == "POST":
+            if timed_out:
+                message = f"{limit}: it may have been applied, so it was not resent"
+                return RequestTimedOut(None, message, operation)
+            detail = self._scrub(_describe_failure(exc))
+            message = f"connection lost after sending ({detail}): it may have been applied"
+            return OutcomeUnknown(None, message, operation)
+        if timed_out:
+            return TimeoutError(limit)
+        return None
+
+    def _scrub(self, text: str) -> str:
+        """``text`` without the key or the base URL's credentials, in any letter case."""
+        return scrubbed(text, self._secrets)
 
     async def _stream(self, operation: str, url: str, body: dict) -> AsyncIterator[StreamEvent]:
         """Send a streaming call (retried until the first byte) and yield its events."""
@@ -284,58 +411,82 @@ class ConversationsClient:
         )
         # The slot is held for the whole stream: an open stream is a request in flight.
         async with state.semaphore:
-            with self._give_up_as(operation):
-                async for attempt in self._retrying(operation):
+            retrying = self._retrying(operation)
+            with self._give_up_as(operation, retrying):
+                async for attempt in retrying:
                     with attempt:
-                        if state.limiter is not None:
-                            await state.limiter.acquire()
+                        paced_at = await self._paced()
                         sent_at = time.perf_counter()
-                        response = await self._send(state.http, operation, request)
+                        response = await self._send(state.http, operation, request, paced_at)
             try:
-                async for event in read_events(response, sent_at, operation):
+                async for event in read_events(response, sent_at, operation, self._stream_limits):
                     yield event
             finally:
                 await response.aclose()
 
     async def _send(
-        self, http: httpx.AsyncClient, operation: str, request: httpx.Request
+        self, http: httpx.AsyncClient, operation: str, request: httpx.Request, paced_at: float
     ) -> httpx.Response:
         """One attempt at opening a stream: send, count, and raise for a failure status."""
         self._stats.requests += 1
         try:
-            response = await http.send(request, stream=True)
-        except httpx.TransportError:
+            async with asyncio.timeout(self.config.request_timeout):
+                response = await http.send(request, stream=True)
+        except (httpx.TransportError, TimeoutError) as exc:
             self._stats.transport_errors += 1
-            raise
+            failure = self._transport_failure(operation, "POST", request.url.path, exc)
+            if failure is None:
+                raise
+            raise failure from exc
         body = b""
         if response.status_code >= 400:
-            body = await response.aread()
-            await response.aclose()
-        self._check_status(operation, response.status_code, body, response.headers)
+            body = await _error_body(response)
+        self._check_status(operation, response.status_code, body, response.headers, paced_at)
         return response
 
     def _check_status(
-        self, operation: str, status: int, body: bytes, headers: Mapping[str, str]
+        self,
+        operation: str,
+        status: int,
+        body: bytes,
+        headers: Mapping[str, str],
+        sent_at: float,
     ) -> None:
-        """Count the status; for a failure, raise the error it stands for (retryable or not)."""
+        """Count the status and tell the pacer; for a failure, raise the error it stands for."""
         self._stats.statuses[status] += 1
+        self._reached = True
+        if status == 429:
+            self._pacer.record_rate_limited(sent_at, headers)
+        else:
+            self._pacer.record_success(headers)
         if status < 400:
             return
         if status in RETRYABLE_STATUSES:
             retry_after = parse_retry_after(headers.get("retry-after"))
-            message = describe_body(body, self.config.api_key)[0]
+            message = self._scrub(describe_body(body, self.config.api_key)[0])
             raise RetryableStatus(status, message, retry_after)
-        raise error_for_status(status, body, operation, self.config.origin, self.config.api_key)
+        raise error_for_status(status, body, operation, self._base_url, self.config.api_key)
 
     def _retrying(self, operation: str) -> AsyncRetrying:
         """A fresh retry loop per call (tenacity keeps per-call state on the object)."""
         return AsyncRetrying(
-            stop=stop_after_attempt(self.config.max_retries + 1),
+            stop=self._stop,
             wait=self._wait,
             retry=retry_if_exception_type(RETRYABLE_ERRORS),
             before_sleep=functools.partial(self._before_retry, operation),
             reraise=True,
         )
+
+    def _stop(self, retry_state: RetryCallState) -> bool:
+        """Stop after max_retries, except that 429s keep being retried for rate_limit_patience
+        seconds in all: a token window lasts a minute."""
+        if retry_state.attempt_number <= self.config.max_retries:
+            return False
+        outcome = retry_state.outcome
+        failure = outcome.exception() if outcome is not None else None
+        rate_limited = isinstance(failure, RetryableStatus) and failure.status == 429
+        patient = retry_state.seconds_since_start < self.config.rate_limit_patience
+        return not (rate_limited and patient)
 
     def _before_retry(self, operation: str, retry_state: RetryCallState) -> None:
         """Count and log a retry that is about to sleep."""
@@ -344,19 +495,20 @@ class ConversationsClient:
         log.warning(
             "%s: retrying after %s (attempt %d, sleeping %.2f s)",
             operation,
-            _describe_failure(failure),
+            self._scrub(_describe_failure(failure)),
             retry_state.attempt_number,
             retry_state.upcoming_sleep,
         )
 
     @contextlib.contextmanager
-    def _give_up_as(self, operation: str) -> Iterator[None]:
+    def _give_up_as(self, operation: str, retrying: AsyncRetrying) -> Iterator[None]:
         """Turn the last retryable failure of an exhausted retry loop into RetriesExhausted."""
-        attempts = self.config.max_retries + 1
         try:
             yield
         except RETRYABLE_ERRORS as exc:
-            message = f"gave up after {attempts} attempts: {_describe_failure(exc)}"
+            attempts = retrying.statistics.get("attempt_number", 1)
+            described = self._scrub(_describe_failure(exc))
+            message = f"gave up after {attempts} attempts: {described}"
             status = exc.status if isinstance(exc, RetryableStatus) else None
             raise RetriesExhausted(status, message, operation) from exc
 
@@ -391,6 +543,32 @@ def _env_proxy(base_url: str) -> tuple[URL | None, aiohttp.BasicAuth | None]:
         return get_env_proxy_for_url(URL(base_url))
     except LookupError:
         return None, None
+
+
+_ERROR_BODY_LIMIT = 64 * 2**10
+
+
+async def _error_body(response: httpx.Response) -> bytes:
+    """The start of a failed stream's body (enough for its message), and the stream closed."""
+    body = b""
+    try:
+        async for chunk in response.aiter_bytes():
+            body += chunk
+            if len(body) >= _ERROR_BODY_LIMIT:
+                break
+    finally:
+        await response.aclose()
+    return body[:_ERROR_BODY_LIMIT]
+
+
+def _never_sent(exc: BaseException) -> bool:
+    """Whether a failure happened before the request left: DNS, refused, TLS, connect timeout.
+
+    httpx-aiohttp wraps aiohttp's errors in httpx classes (a refused connection becomes
+    ConnectTimeout), so the aiohttp error it came from decides.
+    """
+    cause = exc.__cause__ if isinstance(exc, httpx.TransportError) and exc.__cause__ else exc
+    return isinstance(cause, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError)
 
 
 def _decoded(body: bytes, operation: str) -> Any:

@@ -9,7 +9,15 @@ Hierarchy::
      ├── Conflict                              409: concurrent requests on one conversation
      ├── RequestRejected(detail)               422 and every other non-retried 4xx
      ├── RetriesExhausted                      429/5xx/transport errors outlasted max_retries
+     ├── Unreachable                           the first request could not connect (DNS, TLS,
+     │                                         refused): one error, not a retry loop
+     ├── BodyTooLarge                          a body or SSE event over max_body_bytes
+     ├── OutcomeUnknown                        a POST was sent but no answer came: it may have
+     │    │                                    been applied, so it is never resent blindly
+     │    └── RequestTimedOut                  ... because request_timeout ran out
      └── StreamCut(events)                     a stream ended before response.done / .error
+          └── StreamTimedOut                   ... because no event came in stream_idle_timeout,
+                                               or the stream outlasted stream_timeout
 
 ``status`` is the HTTP status (``None`` when the last failure was a transport error). No
 message, str or repr ever contains the API key: the client scrubs server text before raising.
@@ -17,12 +25,12 @@ message, str or repr ever contains the API key: the client scrubs server text be
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import re
+from typing import Any
 
 import orjson
 
-if TYPE_CHECKING:
-    from extract.events import StreamEvent
+from extract.stream_event import StreamEvent
 
 
 class ApiError(Exception):
@@ -71,6 +79,25 @@ class RetriesExhausted(ApiError):
     """A retryable failure (429, 5xx, timeout, connection error) persisted past max_retries."""
 
 
+class Unreachable(ApiError):
+    """The client's first request could not connect: a wrong host, TLS failure or refused port."""
+
+
+class BodyTooLarge(ApiError):
+    """An answer (or one SSE event) was bigger than max_body_bytes; it was not read whole."""
+
+
+class OutcomeUnknown(ApiError):
+    """A POST reached the wire but no answer came back: it may or may not have been applied.
+
+    Never retried by the client: resending could start or append a turn twice.
+    """
+
+
+class RequestTimedOut(OutcomeUnknown):
+    """A POST got no complete answer within request_timeout."""
+
+
 class StreamCut(ApiError):
     """A stream stopped before its terminal event; ``events`` holds every event that did arrive."""
 
@@ -90,13 +117,31 @@ class StreamCut(ApiError):
         return f"StreamCut(<{len(self.events)} events>, {self.operation!r}, {self.message!r})"
 
 
+class StreamTimedOut(StreamCut):
+    """A stream went silent past stream_idle_timeout or ran past stream_timeout."""
+
+
 _MESSAGE_LIMIT = 500
+
+
+def secret_pattern(secrets: list[str | None]) -> re.Pattern[str] | None:
+    """One case-insensitive pattern matching any of ``secrets`` (None when there are none)."""
+    present = sorted({s for s in secrets if s}, key=len, reverse=True)
+    if not present:
+        return None
+    return re.compile("|".join(re.escape(s) for s in present), re.IGNORECASE)
+
+
+def scrubbed(text: str, pattern: re.Pattern[str] | None) -> str:
+    """``text`` with every match of ``pattern`` (a key, in any letter case) masked."""
+    return text if pattern is None else pattern.sub("***", text)
 
 
 def describe_body(body: bytes, secret: str | None = None) -> tuple[str, Any]:
     """A one-line message and the structured detail of an error body, with ``secret`` masked."""
     if secret:
-        body = body.replace(secret.encode(), b"***")
+        # Servers echo keys back in other letter cases too (e.g. upper-cased in a message).
+        body = re.sub(re.escape(secret.encode()), b"***", body, flags=re.IGNORECASE)
     try:
         parsed = orjson.loads(body) if body else None
     except orjson.JSONDecodeError:
@@ -120,15 +165,20 @@ def describe_body(body: bytes, secret: str | None = None) -> tuple[str, Any]:
 
 
 def error_for_status(
-    status: int, body: bytes, operation: str, origin: str, secret: str | None
+    status: int, body: bytes, operation: str, base_url: str, secret: str | None
 ) -> ApiError:
     """Build the error a non-retried failure status stands for, with the key scrubbed out."""
     if status == 401:
         return ApiKeyRejected(
-            status, f"API key rejected by {origin}: check MISTRAL_API_KEY", operation
+            status, f"API key rejected by {base_url}: check MISTRAL_API_KEY", operation
         )
     message, detail = describe_body(body, secret)
     if status == 404:
+        if operation == "list":
+            message += (
+                f" (no conversation list under {base_url}: the base URL should look like"
+                " https://api.mistral.ai, without /v1 or another path)"
+            )
         return NotFound(status, message, operation)
     if status == 409:
         return Conflict(status, message, operation)

@@ -2,30 +2,32 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import httpx
 import orjson
-from httpx_sse import EventSource, ServerSentEvent, SSEError
+from httpx_sse import ServerSentEvent
 
-from extract.errors import ApiError, StreamCut
+from extract.errors import ApiError, BodyTooLarge, StreamCut, StreamTimedOut
+from extract.sse import EventTooLarge, SSEDecoder
+from extract.stream_event import StreamEvent
 
 TERMINAL_EVENT_TYPES = frozenset({"conversation.response.done", "conversation.response.error"})
 
+__all__ = ["TERMINAL_EVENT_TYPES", "StreamEvent", "StreamLimits", "event_from_sse", "read_events"]
+
 
 @dataclass(frozen=True, slots=True)
-class StreamEvent:
-    """One SSE event: its type, parsed JSON data, the raw data text, and when it arrived."""
+class StreamLimits:
+    """How long a stream may go without an event, how long in all, and how big one event may be."""
 
-    type: str
-    data: dict[str, Any]
-    raw: str
-    received_at: datetime
-    elapsed_ms: float
+    idle_timeout: float = 300.0
+    total_timeout: float = 1800.0
+    max_event_bytes: int = 512 * 2**20
 
 
 def event_from_sse(sse: ServerSentEvent, sent_at: float) -> StreamEvent:
@@ -36,7 +38,7 @@ def event_from_sse(sse: ServerSentEvent, sent_at: float) -> StreamEvent:
         parsed = {}
     data = parsed if isinstance(parsed, dict) else {"value": parsed}
     event_type = sse.event
-    # httpx-sse reports "message" when the block had no `event:` line; data.type then names it.
+    # "message" means the block had no `event:` line; data.type then names it.
     if event_type == "message" and isinstance(data.get("type"), str):
         event_type = data["type"]
     return StreamEvent(
@@ -48,26 +50,69 @@ def event_from_sse(sse: ServerSentEvent, sent_at: float) -> StreamEvent:
     )
 
 
+async def _decoded_sse(
+    response: httpx.Response, max_event_bytes: int
+) -> AsyncIterator[ServerSentEvent]:
+    """Every SSE of the body, each bounded in size; comments and keep-alives yield nothing."""
+    decoder = SSEDecoder(max_event_bytes)
+    async for chunk in response.aiter_bytes():
+        for sse in decoder.feed(chunk):
+            yield sse
+
+
 async def read_events(
-    response: httpx.Response, sent_at: float, operation: str
+    response: httpx.Response,
+    sent_at: float,
+    operation: str,
+    limits: StreamLimits | None = None,
 ) -> AsyncIterator[StreamEvent]:
     """Yield every event of an open SSE response; raise StreamCut if it stops before the end.
 
-    ``sent_at`` is the ``time.perf_counter()`` reading taken when the request was sent.
+    ``sent_at`` is the ``time.perf_counter()`` reading taken when the request was sent. Each
+    wait for the next event is bounded by ``limits.idle_timeout`` and by what remains of
+    ``limits.total_timeout`` (StreamTimedOut); an event over ``max_event_bytes`` is BodyTooLarge.
     """
+    limits = limits or StreamLimits()
+    content_type = response.headers.get("content-type", "")
+    if "text/event-stream" not in content_type.partition(";")[0]:
+        message = (
+            "Expected response header Content-Type to contain 'text/event-stream', "
+            f"got {content_type!r}"
+        )
+        raise ApiError(response.status_code, message, operation)
     events: list[StreamEvent] = []
     finished = False
+    deadline = sent_at + limits.total_timeout
+    source = _decoded_sse(response, limits.max_event_bytes)
     try:
-        async for sse in EventSource(response).aiter_sse():
+        while True:
+            left = deadline - time.perf_counter()
+            try:
+                async with asyncio.timeout(min(limits.idle_timeout, max(left, 0.0))):
+                    sse = await anext(source)
+            except StopAsyncIteration:
+                break
+            except TimeoutError as exc:
+                if left <= limits.idle_timeout:
+                    message = f"stream exceeded {limits.total_timeout:g} s (stream_timeout)"
+                else:
+                    message = f"no event for {limits.idle_timeout:g} s (stream_idle_timeout)"
+                raise StreamTimedOut(events, operation, message) from exc
             event = event_from_sse(sse, sent_at)
             events.append(event)
             finished = finished or event.type in TERMINAL_EVENT_TYPES
             yield event
-    except SSEError as exc:
-        raise ApiError(response.status_code, str(exc), operation) from exc
+    except EventTooLarge as exc:
+        message = (
+            f"an event exceeds the limit of {limits.max_event_bytes:,} bytes (max_body_bytes):"
+            f" stopped reading at {exc.size:,}"
+        )
+        raise BodyTooLarge(response.status_code, message, operation) from exc
     except httpx.TransportError as exc:
         if not finished:
             message = f"stream broke after {len(events)} events: {type(exc).__name__}: {exc}"
             raise StreamCut(events, operation, message) from exc
+    finally:
+        await source.aclose()
     if not finished:
         raise StreamCut(events, operation)

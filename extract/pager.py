@@ -9,8 +9,8 @@ One page per round trip made an unchanged run over 10,000 conversations latency-
 requests one after another. So pages are fetched ahead: one at first, then one more in flight
 for every full page that comes back (doubling per round trip, like TCP's slow start) up to
 ``window`` (and the client's own concurrency). Pages are still yielded in page order. The cost
-of not knowing where the list ends: at most ``window - 1`` requests past the last page, which
-are cancelled.
+of not knowing where the list ends: at most ``window - 1`` requests past the last page, sent
+with it and awaited (not cancelled, so that every request counted reached the server).
 
 Pages in flight together may be served in any order, and a page served before an earlier one
 and before a new conversation arrived would skip the conversation pushed across their border.
@@ -86,6 +86,10 @@ async def iter_conversation_pages(
                     seen.add(item["id"])
                     fresh.append(item)
             if len(items) < page_size:
+                # The pages asked for past the end were sent with this one: let them finish
+                # rather than cancel them, so every request counted reached the server.
+                await asyncio.gather(*in_flight, return_exceptions=True)
+                in_flight.clear()
                 if fresh:
                     yield fresh
                 return

@@ -14,6 +14,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from load.storage_errors import storage_error
+
 ROW_GROUP_ROWS = 64_000
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
@@ -33,10 +35,11 @@ def write_part(
 ) -> Path:
     """Write ``table`` as one zstd Parquet part (temp file, fsync, rename) and return its path."""
     directory = table_dir(data_dir, table_name)
-    directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{_checked_name(part_name, 'part name')}.parquet"
-    _replace_atomically(table, path)
-    return path
+    try:
+        return _write_part(table, directory, path)
+    except OSError as error:
+        raise storage_error(path, error) from error
 
 
 def part_paths(data_dir: str | os.PathLike[str], table_name: str) -> list[Path]:
@@ -50,19 +53,20 @@ def rewrite_part_without(path: Path, key: str, ids: pa.Array) -> int:
     The part is replaced atomically (temp file, fsync, rename), keeping its own schema; a part
     left with no row is removed.
     """
-    table = pq.read_table(path)
-    kept = table.filter(pc.invert(pc.is_in(table[key], value_set=ids)))
-    removed = table.num_rows - kept.num_rows
-    if not kept.num_rows:
-        path.unlink()
-    elif removed:
-        _replace_atomically(kept, path)
-    return removed
+    try:
+        table = pq.read_table(path)
+        kept = table.filter(pc.invert(pc.is_in(table[key], value_set=ids)))
+        if not kept.num_rows:
+            path.unlink()
+        elif kept.num_rows < table.num_rows:
+            _write_part(kept, path.parent, path)
+    except OSError as error:
+        raise storage_error(path, error) from error
+    return table.num_rows - kept.num_rows
 
 
-def _replace_atomically(table: pa.Table, path: Path) -> None:
-    """Write ``table`` to a temp file beside ``path``, fsync it, then rename it over ``path``."""
-    directory = path.parent
+def _write_part(table: pa.Table, directory: Path, path: Path) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
     # The temp name ends in .tmp, so a `*.parquet` glob never reads a half-written part.
     temp = directory / f".{path.name}.{os.getpid()}.tmp"
     try:
@@ -77,6 +81,7 @@ def _replace_atomically(table: pa.Table, path: Path) -> None:
     for stale in directory.glob(f".{path.name}.*.tmp"):
         # Left by a writer of this part that was killed before its rename.
         stale.unlink(missing_ok=True)
+    return path
 
 
 def _checked_name(name: str, what: str) -> str:

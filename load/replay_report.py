@@ -7,7 +7,7 @@ The I/O lives here and only here; the model (``replay_report_model``), the chart
 from __future__ import annotations
 
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,7 @@ import duckdb
 from load.replay_merge import run_summary
 from load.replay_report_html import render_report_html
 from load.replay_report_model import ReportModel, build_report_model
+from load.storage_errors import StorageError, storage_error
 from load.warehouse import open_warehouse, sql_text, warehouse_path
 
 TABLE_ROWS_LIMIT = 1000
@@ -69,16 +70,35 @@ def read_report_model(
     )
 
 
-def write_text_atomically(path: Path, text: str) -> Path:
-    """Write text through a temp file in the same directory and rename it: never a half page."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+def write_report_text(path: Path, text: str) -> Path | None:
+    """Write a page to ``path``; return the file written, or None when written through.
+
+    A symlink or a special file (``/dev/stdout``, a FIFO) is written through, never replaced;
+    anything else gets a temp file in the same directory, renamed over it: never a half page.
+    The file's mode is 0666 less the umask, as any file a user's command creates.
+    """
     try:
-        with os.fdopen(handle, "w", encoding="utf-8") as temp:
-            temp.write(text)
-        os.replace(temp_name, path)
+        if path.is_symlink() or (path.exists() and not path.is_file()):
+            if path.is_dir():
+                raise StorageError(path, "it is a directory")
+            with open(path, "w", encoding="utf-8") as sink:
+                sink.write(text)
+            return None
+        return _write_atomically(path, text)
+    except OSError as error:
+        raise storage_error(path, error) from error
+
+
+def _write_atomically(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    handle = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as sink:
+            sink.write(text)
+        os.replace(temp, path)
     except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
+        temp.unlink(missing_ok=True)
         raise
     return path
 
@@ -88,13 +108,14 @@ def write_replay_report(
     run_id: str,
     output: Path | None = None,
     table_rows_limit: int = TABLE_ROWS_LIMIT,
-) -> Path:
-    """Write the report of run_id from the data dir's warehouse and return the file's path."""
+) -> Path | None:
+    """Write the report of run_id from the data dir's warehouse; the file's path, or None when
+    written through a symlink or special file (see ``write_report_text``)."""
     warehouse = warehouse_path(data_dir)
     if not warehouse.exists():
         raise WarehouseMissing(warehouse)
     with open_warehouse(data_dir, read_only=True) as connection:
         model = read_report_model(connection, run_id, warehouse, table_rows_limit)
-    return write_text_atomically(
+    return write_report_text(
         output or default_report_path(data_dir, run_id), render_report_html(model)
     )

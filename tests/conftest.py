@@ -2,6 +2,7 @@
 
 import contextlib
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -64,3 +65,23 @@ def make_emulator() -> "Iterator[Callable[..., RunningEmulator]]":
             return stack.enter_context(running_emulator(EmulatorConfig(**knobs)))
 
         yield make
+
+
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """The path of a headless-capable Chromium: a test without one is skipped, or fails under CI.
+
+    CI (.ci/run installs chromium and sets ``CI``) must run every browser test; a developer's
+    machine without a browser runs the rest of the suite.
+    """
+    for name in CHROMIUM_NAMES:
+        found = shutil.which(name)
+        if found:
+            return found
+    reason = "no Chromium installed (apt-get install -y chromium)"
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason}, and CI must run the browser tests")
+    pytest.skip(reason)

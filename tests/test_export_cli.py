@@ -124,7 +124,7 @@ def test_failures_beyond_max_failures_exit_non_zero(
     assert failed.exit_code == 1
     assert f"{missing} (get: HTTP 404:" in failed.stderr
     assert error_lines(failed)[-1] == (
-        "error: 1 conversations could not be fetched (allowed: 0); see the export_failures table"
+        "error: 1 conversation could not be fetched (allowed: 0); see the export_failures table"
     )
     allowed = invoke([*args, "--max-failures", "1"])
     assert allowed.exit_code == 0, allowed.stderr
@@ -239,7 +239,7 @@ def test_sql_prints_csv_json_and_tables(exported: RunningEmulator, data_dir: Pat
     )
     assert code == 0
     cells = [line.strip(" │┃") for line in out.splitlines()]
-    assert "n" in cells and "4" in cells and "1 rows" in out
+    assert "n" in cells and "4" in cells and "1 row" in out
 
 
 def test_sql_errors_are_one_line(exported: RunningEmulator, data_dir: Path, tmp_path: Path) -> None:

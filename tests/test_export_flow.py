@@ -250,7 +250,7 @@ def test_failures_beyond_max_failures_fail_the_run_after_storing_the_rest(
     with pytest.raises(TooManyFailures) as raised:
         export(emu, data_dir, conversation_ids=[real, missing])
     assert (raised.value.summary.fetched, raised.value.summary.failed) == (1, 1)
-    assert "1 conversations could not be fetched (allowed: 0)" in str(raised.value)
+    assert "1 conversation could not be fetched (allowed: 0)" in str(raised.value)
     assert rows(data_dir, "select id from conversations") == [(real,)]
     assert rows(data_dir, "select conversation_id, endpoint, status from export_failures") == [
         (missing, "get", 404)

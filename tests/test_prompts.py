@@ -189,3 +189,41 @@ def test_several_problems_on_one_row_are_all_named() -> None:
         "agent_id (or --model / --agent-id)",
         "prompts.csv: row 1, column temperature: 'warm' is not a number",
     ]
+
+
+def test_a_prompt_longer_than_the_csv_modules_default_limit_is_read() -> None:
+    prompt = "x" * 300_000
+    rows = parse_prompts(f'prompt,model\n"{prompt}",m\n'.encode(), "long.csv")
+    assert rows[0].prompt == prompt
+
+
+@pytest.mark.parametrize(
+    ("column", "cell", "problem"),
+    [
+        ("temperature", "1.5", "'1.5' is outside the API's range 0 to 1"),
+        ("temperature", "-0.1", "'-0.1' is outside the API's range 0 to 1"),
+        ("top_p", "1.01", "'1.01' is outside the API's range 0 to 1"),
+        ("max_tokens", "-1", "'-1' is outside the API's range 0 to 9223372036854775807"),
+        ("random_seed", "-5", "'-5' is outside the API's range 0 to 9223372036854775807"),
+        (
+            "random_seed",
+            "99999999999999999999",
+            "'99999999999999999999' is outside the API's range 0 to 9223372036854775807",
+        ),
+    ],
+)
+def test_completion_args_outside_the_specs_range_are_named(
+    column: str, cell: str, problem: str
+) -> None:
+    text = f"prompt,model,{column}\nfine,m,\nbad,m,{cell}\n"
+    assert errors_of(text) == [f"prompts.csv: row 2, column {column}: {problem}"]
+
+
+def test_completion_args_at_the_edges_of_the_range_are_kept() -> None:
+    text = "prompt,model,temperature,top_p,max_tokens,random_seed\na,m,0,1,0,9223372036854775807\n"
+    assert parse_prompts(text.encode(), "p.csv")[0].completion_args == {
+        "temperature": 0.0,
+        "top_p": 1.0,
+        "max_tokens": 0,
+        "random_seed": 2**63 - 1,
+    }

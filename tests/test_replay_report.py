@@ -1,9 +1,11 @@
 """`convo-etl replay-report` on a warehouse of known rows: the HTML, and the page in chromium."""
 
 import csv
-import shutil
+import os
+import stat
 import struct
 import subprocess
+import sys
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,7 +22,6 @@ from flows.cli import app
 from load.warehouse import open_warehouse, warehouse_path
 from transform.replay_schemas import REPLAY_EVENTS, REPLAY_RESULTS, REPLAY_RUNS
 
-CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_TIMEOUT_S = 60
 RUN_ID = "run-known"
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
@@ -213,11 +214,12 @@ def parse_html(text: str) -> Node:
     return builder.root
 
 
-def run_chromium(page: Path, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+def run_chromium(
+    chromium: str, page: Path, tmp_path: Path, *args: str
+) -> subprocess.CompletedProcess[str]:
     """Open a local page in headless chromium (offline flags, throwaway profile) with a timeout."""
-    assert shutil.which(CHROMIUM), "chromium is missing: apt-get install -y chromium"
     command = [
-        CHROMIUM,
+        chromium,
         "--headless",
         "--no-sandbox",
         "--disable-gpu",
@@ -261,13 +263,15 @@ def bar_titles(chart: Node) -> list[str]:
     return [bar.find_all("title")[0].text() for bar in chart.find_all("g", class_="bar")]
 
 
-def test_report_renders_in_headless_chromium(warehouse: Path, data_dir: Path, tmp_path: Path):
+def test_report_renders_in_headless_chromium(
+    warehouse: Path, data_dir: Path, tmp_path: Path, chromium: str
+):
     outcome = invoke("replay-report", RUN_ID, "--data-dir", str(data_dir))
     report = data_dir / "reports" / f"replay-{RUN_ID}.html"
     assert outcome.exit_code == 0, outcome.output
     assert outcome.stdout.strip() == str(report)
 
-    dom = parse_html(run_chromium(report, tmp_path, "--dump-dom").stdout)
+    dom = parse_html(run_chromium(chromium, report, tmp_path, "--dump-dom").stdout)
 
     assert dom.find_all("code", id="run-id")[0].text() == RUN_ID
     fields = {dd.attrs["data-field"]: " ".join(dd.text().split()) for dd in dom.find_all("dd")
@@ -318,7 +322,9 @@ def test_report_renders_in_headless_chromium(warehouse: Path, data_dir: Path, tm
     assert "OTHER RUN PROMPT" not in dom.text()
 
     screenshot = tmp_path / "r.png"
-    run_chromium(report, tmp_path, f"--screenshot={screenshot}", "--window-size=1280,2000")
+    run_chromium(
+        chromium, report, tmp_path, f"--screenshot={screenshot}", "--window-size=1280,2000"
+    )
     width, height, pixels = png_facts(screenshot)
     assert (width, height) == (1280, 2000)
     # A blank page is all 255s: a drawn one has text, bars and colours.
@@ -409,6 +415,7 @@ def test_report_of_a_replay_against_the_emulator(
     data_dir: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    chromium: str,
 ):
     emulator = make_emulator(conversations=2, seed=3, api_key="e2e-key", token_delay_ms=1.0)
     monkeypatch.setenv("MISTRAL_API_KEY", "e2e-key")
@@ -429,7 +436,7 @@ def test_report_of_a_replay_against_the_emulator(
     outcome = invoke("replay-report", "e2e-run", "--data-dir", str(data_dir))
     assert outcome.exit_code == 0, outcome.output
     report = Path(outcome.stdout.strip())
-    dom = parse_html(run_chromium(report, tmp_path, "--dump-dom").stdout)
+    dom = parse_html(run_chromium(chromium, report, tmp_path, "--dump-dom").stdout)
 
     rows = {tr.attrs["data-row-id"]: tr for tr in dom.find_all("tr", class_="result")}
     assert list(rows) == ["a", "b", "c", "d"]
@@ -454,3 +461,42 @@ def test_report_of_a_replay_against_the_emulator(
     assert (fields["results"], fields["ok"], fields["errors"]) == ("4", "3", "1")
     assert dom.find_all("i") == []
     assert dom.find_all("table", id="events")
+
+
+def test_the_report_file_has_the_mode_the_umask_gives(warehouse: Path, data_dir: Path):
+    previous = os.umask(0o022)
+    try:
+        outcome = invoke("replay-report", RUN_ID, "--data-dir", str(data_dir))
+    finally:
+        os.umask(previous)
+    assert outcome.exit_code == 0, outcome.output
+    assert stat.S_IMODE(Path(outcome.stdout.strip()).stat().st_mode) == 0o644
+
+
+def test_a_symlink_is_written_through_not_replaced(warehouse: Path, data_dir: Path, tmp_path: Path):
+    target = tmp_path / "elsewhere" / "report.html"
+    target.parent.mkdir()
+    target.write_text("old", encoding="utf-8")
+    link = tmp_path / "link.html"
+    link.symlink_to(target)
+    outcome = invoke("replay-report", RUN_ID, "--data-dir", str(data_dir), "-o", str(link))
+    assert outcome.exit_code == 0, outcome.output
+    assert link.is_symlink()
+    assert target.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+
+
+def test_dev_stdout_prints_the_page(warehouse: Path, data_dir: Path):
+    convo_etl = Path(sys.executable).parent / "convo-etl"
+    command = [str(convo_etl), "replay-report", RUN_ID, "--data-dir", str(data_dir)]
+    completed = subprocess.run(
+        [*command, "-o", "/dev/stdout"], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.startswith("<!DOCTYPE html>")
+    assert completed.stdout.rstrip().endswith("</html>")
+
+
+def test_a_directory_as_output_is_refused_in_one_line(warehouse: Path, data_dir: Path):
+    outcome = invoke("replay-report", RUN_ID, "--data-dir", str(data_dir), "-o", str(data_dir))
+    assert outcome.exit_code == 1
+    assert outcome.stderr == f"error: cannot write {data_dir}: it is a directory\n"

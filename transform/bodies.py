@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import orjson
 import pyarrow as pa
 
+from transform import lossless_json
 from transform.conversations import flatten_conversations
 from transform.entries import flatten_histories, flatten_histories_chunks
 
@@ -72,9 +72,9 @@ def flatten_bodies(
 def _listed(body: bytes, operation: str, key: str) -> list:
     """The list under ``key`` of a history or messages body (absent or null: no entries)."""
     try:
-        parsed = orjson.loads(body)
-    except orjson.JSONDecodeError as error:
-        raise _UnexpectedBody(operation, f"response is not JSON: {error}") from None
+        parsed = lossless_json.loads(body)
+    except lossless_json.NotJson as error:
+        raise _UnexpectedBody(operation, f"response is {error}") from None
     if parsed.__class__ is not dict:
         raise _UnexpectedBody(
             operation, f"response is a JSON {type(parsed).__name__}, not an object"

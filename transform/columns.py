@@ -1,12 +1,12 @@
 """Build typed Arrow columns from Python lists fast, falling back to coercion for odd payloads."""
 
-import json
 from collections.abc import Sequence
 
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from transform import lossless_json
 from transform.schemas import TIMESTAMP
 from transform.timestamps import parse_timestamp
 
@@ -18,13 +18,7 @@ _BOUNDARY_JSON = b"," + orjson.dumps(_BOUNDARY) + b","
 
 def json_text(value: object) -> bytes | None:
     """Serialise one JSON value exactly (unknown fields included); None stays SQL null."""
-    if value is None:
-        return None
-    try:
-        return orjson.dumps(value)
-    except orjson.JSONEncodeError:
-        # orjson refuses integers beyond 64 bits, which the stdlib JSON parser can produce.
-        return json.dumps(value, ensure_ascii=False).encode()
+    return None if value is None else lossless_json.dumps(value)
 
 
 def json_column(values: Sequence[object]) -> pa.Array:
@@ -59,14 +53,26 @@ def _json_column_per_value(values: Sequence[object]) -> pa.Array:
 
 
 def string_column(values: Sequence[object]) -> pa.Array:
-    """Arrow string column; a value of another JSON type (a number, an object) becomes its JSON."""
+    """Arrow string column; a value of another JSON type (a number, an object) becomes its JSON.
+
+    A lone surrogate (valid escaped in JSON, not encodable in UTF-8) becomes U+FFFD here; the
+    JSON columns keep it escaped, exactly.
+    """
     try:
         return pa.array(values, pa.string())
-    except (pa.ArrowTypeError, pa.ArrowInvalid):
+    except (pa.ArrowTypeError, pa.ArrowInvalid, UnicodeEncodeError):
         return pa.array(
-            [v if v is None or isinstance(v, str) else json_text(v) for v in values],
+            [
+                v if v is None else _utf8_safe(v) if isinstance(v, str) else json_text(v)
+                for v in values
+            ],
             pa.string(),
         )
+
+
+def _utf8_safe(text: str) -> str:
+    """The text with each lone surrogate replaced by U+FFFD."""
+    return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
 def bool_column(values: Sequence[object]) -> pa.Array:

@@ -54,7 +54,7 @@ def flatten_histories(histories: Iterable[History], exported_run: str) -> pa.Tab
     conversation_ids, positions, flat = _flat_entries(histories)
     columns: dict[str, Any] = {
         "conversation_id": conversation_ids,
-        "id": _entry_ids(flat, positions),
+        "id": string_column(_entry_ids(flat, positions)),
         "position": pa.array(positions, pa.int32()),
     }
     for field in _PLAIN_ENTRY_FIELDS:

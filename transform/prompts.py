@@ -34,6 +34,13 @@ KNOWN_COLUMNS = (
 )
 FLOAT_ARGS = ("temperature", "top_p")
 INT_ARGS = ("max_tokens", "random_seed")
+# The spec's CompletionArgs bounds; an integer also has to fit the 64 bits a JSON body carries.
+ARG_RANGES: dict[str, tuple[float, float]] = {
+    "temperature": (0, 1),
+    "top_p": (0, 1),
+    "max_tokens": (0, 2**63 - 1),
+    "random_seed": (0, 2**63 - 1),
+}
 START_ONLY = ("instructions", "name", "description")
 MAX_REPORTED_ERRORS = 20
 
@@ -84,6 +91,9 @@ def parse_prompts(
     """Validate a whole prompt CSV and return its rows, or raise PromptSetInvalid listing why."""
     errors: list[str] = []
     text = data.decode("utf-8", errors="surrogateescape").removeprefix("\ufeff")
+    # No cell can be longer than the file: the csv module's 131,072-character default refuses
+    # long prompts, and raising it to the file's length keeps the C long it is stored in safe.
+    csv.field_size_limit(max(csv.field_size_limit(), len(text) + 1))
     records = list(csv.reader(io.StringIO(text, newline="")))
     if not records or not any(cell.strip() for cell in records[0]):
         raise PromptSetInvalid([f"{source}: header: the file is empty (expected a header row)"])
@@ -270,7 +280,7 @@ def _parse_completion_args(located: _Located, cells: dict[str, str]) -> dict[str
         except ValueError:
             number = math.nan
         if math.isfinite(number):
-            args[column] = number
+            _put_in_range(located, args, column, raw, number)
         else:
             located.fail(column, f"{_shown(raw)} is not a number")
     for column in INT_ARGS:
@@ -278,10 +288,23 @@ def _parse_completion_args(located: _Located, cells: dict[str, str]) -> dict[str
         if not raw:
             continue
         try:
-            args[column] = int(raw)
+            whole = int(raw)
         except ValueError:
             located.fail(column, f"{_shown(raw)} is not a whole number")
+        else:
+            _put_in_range(located, args, column, raw, whole)
     return args
+
+
+def _put_in_range(
+    located: _Located, args: dict[str, float | int], column: str, raw: str, number: float
+) -> None:
+    """Keep a completion argument inside the API's range; name the range otherwise."""
+    low, high = ARG_RANGES[column]
+    if low <= number <= high:
+        args[column] = number
+    else:
+        located.fail(column, f"{_shown(raw)} is outside the API's range {low} to {high}")
 
 
 def _capped(errors: list[str]) -> list[str]:

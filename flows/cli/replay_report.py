@@ -15,6 +15,7 @@ from load.replay_report import (
     WarehouseMissing,
     write_replay_report,
 )
+from load.storage_errors import StorageError
 from load.warehouse import WarehouseLocked
 
 
@@ -37,10 +38,11 @@ def replay_report_command(
     """Write the HTML report of one replay run (header, charts, prompts beside outputs)."""
     try:
         path = write_replay_report(data_dir, run_id, output, max_rows)
-    except (ReplayRunNotFound, WarehouseMissing, WarehouseLocked) as exc:
+    except (ReplayRunNotFound, WarehouseMissing, WarehouseLocked, StorageError) as exc:
         raise CliError(str(exc)) from None
     except duckdb.Error as exc:
         raise CliError(f"cannot read the warehouse: {str(exc).splitlines()[0]}") from None
     except OSError as exc:
         raise CliError(f"cannot write the report: {exc}") from None
-    typer.echo(str(path))
+    if path is not None:
+        typer.echo(str(path))

@@ -20,6 +20,7 @@ from flows.export.run import run_export
 from flows.prefect_api import prefect_api
 from flows.settings import DEFAULT_DATA_DIR, api_key_for_runs
 from load.warehouse import warehouse_path
+from transform.wording import counted
 
 # The emulator's own key: it only guards a loopback server, it is not a secret.
 DEMO_API_KEY = "convo-etl-demo"
@@ -99,9 +100,11 @@ def run_demo_exports(
     """Export everything, change ``changes`` conversations through the API, export again."""
     console.rule("1. Full export")
     run_export({**flow_kwargs, "full": True}, console, "Full export", started)
-    console.rule(f"2. Change {changes} conversations through the API (append a turn)")
+    console.rule(f"2. Change {counted(changes, 'conversation')} through the API (append a turn)")
     changed = asyncio.run(change_conversations(url, changes))
-    console.print(f"appended a user turn to {len(changed)} conversations", highlight=False)
+    console.print(
+        f"appended a user turn to {counted(len(changed), 'conversation')}", highlight=False
+    )
     console.rule("3. Incremental export: only what changed is fetched")
     run_export(flow_kwargs, console, "Incremental export")
 

@@ -26,6 +26,7 @@ from flows.export.summary import ExportSummary, summary_markdown
 from flows.gc_tuning import rare_full_collections
 from flows.settings import DEFAULT_DATA_DIR, Settings, load_settings
 from load.warehouse import open_warehouse, remove_warehouse, warehouse_path
+from transform.wording import counted
 
 
 class TooManyFailures(Exception):
@@ -33,7 +34,8 @@ class TooManyFailures(Exception):
 
     def __init__(self, summary: ExportSummary, max_failures: int) -> None:
         super().__init__(
-            f"{summary.failed} conversations could not be fetched (allowed: {max_failures}); "
+            f"{counted(summary.failed, 'conversation')} could not be fetched "
+            f"(allowed: {max_failures}); "
             "see the export_failures table"
         )
         self.summary = summary

@@ -30,6 +30,7 @@ from flows.export.store import StoredCounts, store_fetched_batch
 from flows.export.summary import ExportSummary
 from load.deletions import ListedIds
 from load.warehouse import stored_updated_at
+from transform.wording import counted
 
 Work = list[tuple[str, dict | None]]
 _FAILURE_SAMPLES = 10
@@ -80,9 +81,9 @@ async def fetch_batch(
     """
     batch = await fetch_conversations(client, number, work, progress.advance)
     get_run_logger().info(
-        "batch %d: fetched %d conversations, %d failed",
+        "batch %d: fetched %s, %d failed",
         number,
-        len(batch.conversations),
+        counted(len(batch.conversations), "conversation"),
         len(batch.failures),
     )
     return batch
@@ -95,11 +96,11 @@ async def store_batch(
     """Flatten, write Parquet parts and merge one batch into DuckDB, off the event loop."""
     counts = await asyncio.to_thread(store_fetched_batch, warehouse, batch, run_id, data_dir)
     get_run_logger().info(
-        "batch %d: merged %d conversations, %d entries, %d messages",
+        "batch %d: merged %s, %s, %s",
         batch.number,
-        counts.conversations,
-        counts.entries,
-        counts.messages,
+        counted(counts.conversations, "conversation"),
+        counted(counts.entries, "entry", "entries"),
+        counted(counts.messages, "message"),
     )
     return counts
 
@@ -142,7 +143,7 @@ async def list_and_choose(
             await queue.put(work)
         progress.listing_done()
         get_run_logger().info(
-            "listed %d conversations, %d to fetch", summary.listed, summary.selected
+            "listed %s, %d to fetch", counted(summary.listed, "conversation"), summary.selected
         )
 
 

@@ -15,6 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from load.warehouse import WarehouseLocked, open_warehouse, warehouse_path
+from transform.wording import counted
 
 _TABLE_CELL_CHARS = 120
 
@@ -125,7 +126,7 @@ def print_result(
         for row in rows:
             table.add_row(*(Text(_cropped(_text(v))) for v in row))
         console.print(table)
-        console.print(f"{len(rows):,} rows", style="dim", highlight=False)
+        console.print(counted(len(rows), "row"), style="dim", highlight=False)
     sys.stdout.flush()
 
 

@@ -6,6 +6,7 @@ from rich.console import Console
 
 from flows.progress import numbers_table
 from transform.replay import RunTotals
+from transform.wording import counted
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,8 @@ def summary_markdown(summary: ReplaySummary, source_file: str) -> str:
         [
             f"# Replay `{summary.run_id}`",
             "",
-            f"Prompt set `{source_file}`: {summary.rows} rows, {summary.results} results "
+            f"Prompt set `{source_file}`: {counted(summary.rows, 'row')}, "
+            f"{counted(summary.results, 'result')} "
             f"({summary.sent} sent, {summary.skipped} already ok) in {summary.seconds:.1f} s.",
             "",
             "| ok | errors | recovered | prompt tokens | completion tokens | total tokens |",
@@ -56,7 +58,7 @@ def print_summary(summary: ReplaySummary) -> None:
         return _ms(value, "{:,.0f} ms")
 
     rows = [
-        ("results", f"{summary.results} ({summary.rows} rows)"),
+        ("results", f"{summary.results} ({counted(summary.rows, 'row')})"),
         ("sent / already ok", f"{summary.sent} / {summary.skipped}"),
         ("ok / errors", f"{summary.ok} / {summary.errors}"),
         ("recovered from history", str(summary.recovered)),
