@@ -18,9 +18,11 @@ import httpx
 import orjson
 import pytest
 from prefect.artifacts import Artifact
+from typer.testing import CliRunner
 
 from emulator.server import RunningEmulator
 from extract.pager import ListingBroken
+from flows.cli import app
 from flows.export.flow import export_conversations
 from flows.export.summary import ExportSummary
 
@@ -302,3 +304,23 @@ def test_agent_version_guardrails_and_confirmation_status_get_typed_columns(
         "where type = 'function.call'",
     )
     assert calls and all(typed == raw for typed, raw in calls)
+
+
+def test_the_cli_purges_on_request_and_prints_both_counts(
+    make_emulator: Callable[..., RunningEmulator], data_dir: Path
+) -> None:
+    emu = make_emulator(conversations=9, seed=28)
+    args = ["export", "--no-progress", "--base-url", emu.url, "--data-dir", str(data_dir)]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    gone = [c["id"] for c in emu.store.conversations_newest_first()[2:4]]
+    for cid in gone:
+        emu.store.delete(cid)
+
+    result = CliRunner().invoke(app, [*args, "--purge-deleted"])
+
+    assert result.exit_code == 0, result.stderr
+    lines = result.stderr.splitlines()
+    for label in ("marked deleted", "purged"):
+        assert any(label in line and "2" in line.split() for line in lines), label
+    assert any("deleted while running" in line and "0" in line.split() for line in lines)
+    assert ids(data_dir, "select id from conversations") & set(gone) == set()

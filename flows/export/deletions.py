@@ -25,6 +25,14 @@ from load.deletions import ListedIds, purge_deleted
 _CHECKED_PER_BLOCK = 1_000
 
 
+class DeletionsFailed(Exception):
+    """Marking or purging the deleted conversations failed on the warehouse or the data dir.
+
+    Each step is one transaction (a purge rewrites the Parquet parts first): a run that stops
+    here leaves the marks as they were, and the next run does the step again.
+    """
+
+
 @dataclass(frozen=True)
 class DeletionCounts:
     """What one run's marking found: newly marked, un-marked (listed again), absent from the
@@ -65,17 +73,20 @@ async def mark_deleted(
 ) -> DeletionCounts:
     """Un-mark the listed, then mark the absent that a get confirms gone, a block at a time."""
     deleted_at = datetime.now(UTC)
-    restored = await asyncio.to_thread(listed.restore_listed)
-    absent = await asyncio.to_thread(listed.absent)
-    marked = still_there = unconfirmed = 0
-    for start in range(0, len(absent), _CHECKED_PER_BLOCK):
-        block = absent.slice(start, _CHECKED_PER_BLOCK).to_pylist()
-        gone, answered, failed = await gone_ids(client, block)
-        still_there += answered
-        unconfirmed += failed
-        if gone:
-            ids = pa.array(gone, pa.string())
-            marked += await asyncio.to_thread(listed.mark_deleted, ids, run_id, deleted_at)
+    try:
+        restored = await asyncio.to_thread(listed.restore_listed)
+        absent = await asyncio.to_thread(listed.absent)
+        marked = still_there = unconfirmed = 0
+        for start in range(0, len(absent), _CHECKED_PER_BLOCK):
+            block = absent.slice(start, _CHECKED_PER_BLOCK).to_pylist()
+            gone, answered, failed = await gone_ids(client, block)
+            still_there += answered
+            unconfirmed += failed
+            if gone:
+                ids = pa.array(gone, pa.string())
+                marked += await asyncio.to_thread(listed.mark_deleted, ids, run_id, deleted_at)
+    except (OSError, duckdb.Error) as error:
+        raise DeletionsFailed(f"the deleted conversations could not be marked: {error}") from error
     counts = DeletionCounts(marked, restored, still_there, unconfirmed)
     get_run_logger().info(
         "marked %d conversations deleted, %d listed again; absent from the listing but "
@@ -91,6 +102,12 @@ async def mark_deleted(
 @task(name="purge-deleted", cache_policy=NO_CACHE)
 async def purge(warehouse: duckdb.DuckDBPyConnection, data_dir: Path) -> int:
     """Remove the conversations marked deleted from Parquet and DuckDB, off the event loop."""
-    purged = await asyncio.to_thread(purge_deleted, warehouse, data_dir)
+    try:
+        purged = await asyncio.to_thread(purge_deleted, warehouse, data_dir)
+    except (OSError, duckdb.Error) as error:
+        raise DeletionsFailed(
+            f"the deleted conversations could not be purged from {data_dir}: {error} "
+            "(they stay marked; the next --purge-deleted run finishes the purge)"
+        ) from error
     get_run_logger().info("purged %d deleted conversations", purged)
     return purged
