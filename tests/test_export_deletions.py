@@ -7,9 +7,8 @@ that breaks, a live conversation the list skips) when a scenario needs it.
 import asyncio
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from threading import Thread
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -17,6 +16,7 @@ import duckdb
 import httpx
 import orjson
 import pytest
+from canned_api import loopback_server, send_json
 from prefect.artifacts import Artifact
 from typer.testing import CliRunner
 
@@ -89,25 +89,13 @@ def list_proxy(emu: RunningEmulator, hook: ListHook) -> Iterator[str]:
             if url.path == "/v1/conversations" and answer.status_code == 200:
                 page = int(parse_qs(url.query)["page"][0])
                 body = orjson.dumps(hook(page, orjson.loads(body)))
-            self.send_response(answer.status_code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            send_json(self, answer.status_code, body)
 
         def log_message(self, *args: object) -> None:
             """Quiet: the tests assert on rows, not on logs."""
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        upstream.close()
+    with upstream, loopback_server(Handler) as url:
+        yield url
 
 
 def test_deleted_conversations_are_marked_counted_and_left_out_of_the_views(
