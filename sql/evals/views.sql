@@ -33,3 +33,17 @@ SELECT
 FROM counted
 LEFT JOIN replay_row_checks AS row_checks
     ON row_checks.run_id = counted.run_id AND row_checks.row_id = counted.row_id;
+
+-- replay_graded_results: every result with its verdict columns (NULL when it has no checks).
+CREATE OR REPLACE VIEW replay_graded_results AS
+SELECT
+    results.*,
+    verdicts.checks,
+    verdicts.passed,
+    verdicts.pass
+FROM replay_results AS results
+LEFT JOIN replay_verdicts AS verdicts
+    ON verdicts.run_id = results.run_id
+    AND verdicts.row_id = results.row_id
+    AND verdicts.repeat_index = results.repeat_index
+    AND verdicts.variant = results.variant;

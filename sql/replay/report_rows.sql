@@ -27,16 +27,11 @@ SELECT
     results.agent_id,
     results.conversation_id,
     results.variant,
-    verdicts.checks,
-    verdicts.passed,
-    verdicts.pass,
+    results.checks,
+    results.passed,
+    results.pass,
     coalesce(flaky.flaky, FALSE) AS flaky
-FROM replay_results AS results
-LEFT JOIN replay_verdicts AS verdicts
-    ON verdicts.run_id = results.run_id
-    AND verdicts.row_id = results.row_id
-    AND verdicts.repeat_index = results.repeat_index
-    AND verdicts.variant = results.variant
+FROM replay_graded_results AS results
 LEFT JOIN flaky
     ON flaky.row_id = results.row_id AND flaky.variant = results.variant
 WHERE results.run_id = $run_id
