@@ -10,7 +10,6 @@ from contextlib import contextmanager
 
 import orjson
 import pyarrow as pa
-import pytest
 
 from emulator.formats import DAY_US
 from emulator.synthetic import synthetic_conversation, synthetic_history
@@ -25,6 +24,8 @@ FAKE_AWS = {"AWS_ACCESS_KEY_ID": "lake-test", "AWS_SECRET_ACCESS_KEY": "lake-tes
 
 def require_lake_extra() -> None:
     """Skip without the ``lake`` extra (deltalake, moto); fail under CI, which must run these."""
+    import pytest  # here: the bench imports this module without pytest installed
+
     try:
         import deltalake  # noqa: F401
         import moto.server  # noqa: F401

@@ -160,3 +160,22 @@ def test_a_missing_bucket_is_one_line_naming_the_table(endpoint: str) -> None:
     message = str(raised.value)
     assert message.startswith("cannot create lake table s3://no-such-bucket/lake/")
     assert "lake-test" not in message
+
+
+def test_a_commit_never_overwrites_another_writers(lake, endpoint: str) -> None:
+    """The next log entry is already taken (another writer won the race): the merge commits
+    after it with a conditional put (If-None-Match), and the other writer's entry stays."""
+    import boto3
+
+    from load.lake import upsert_batch
+
+    bucket, prefix = lake.url.removeprefix("s3://").split("/", 1)
+    key = f"{prefix}/conversations/_delta_log/00000000000000000001.json"
+    theirs = b'{"commitInfo":{"operation":"ANOTHER WRITER","timestamp":1}}\n'
+    s3 = boto3.client("s3", endpoint_url=endpoint)
+    s3.put_object(Bucket=bucket, Key=key, Body=theirs)
+    tables = export_batch(synthetic_bodies(0, 0, 3, 3), "run-1")
+    upsert_batch(lake, "ws-a", tables)
+    assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == theirs
+    assert lake.table("conversations").version() == 2
+    assert _rows(lake, "conversations") == [(3,)]
