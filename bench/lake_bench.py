@@ -113,15 +113,32 @@ def delta_read_polars(url: str, endpoint: str) -> dict[str, int]:
 # ---- DuckLake (DuckDB extension; catalog in a DuckDB file here, data on S3) -----------------
 
 
+# DuckDB finds an extension's entry point by its file name; this package's file is misnamed.
+INTERNAL_NAMES = {"postgres": "postgres_scanner"}
+
+
 def load_packaged_extension(con: duckdb.DuckDBPyConnection, name: str) -> None:
     """LOAD the extension that PyPI's ``duckdb-extension-<name>`` ships, by its file path:
     ``LOAD <name>`` alone would try to download it. The file only loads into the DuckDB
-    version it was built for (the package pins that version)."""
+    version it was built for (the package pins that version); postgres's must be linked under
+    its internal name first."""
     import importlib
 
     package = importlib.import_module(f"duckdb_extension_{name}")
     folder = Path(package.__file__).parent / "extensions" / f"v{duckdb.__version__}"
-    con.execute(f"LOAD '{folder / f'{name}.duckdb_extension'}'")
+    file = folder / f"{name}.duckdb_extension"
+    internal = INTERNAL_NAMES.get(name)
+    if internal:
+        link = (
+            Path(tempfile.gettempdir())
+            / f"lake-bench-{os.getpid()}"
+            / f"{internal}.duckdb_extension"
+        )
+        link.parent.mkdir(exist_ok=True)
+        link.unlink(missing_ok=True)
+        link.symlink_to(file)
+        file = link
+    con.execute(f"LOAD '{file}'")
 
 
 def ducklake_available() -> str:
@@ -138,10 +155,14 @@ def ducklake_available() -> str:
     return ""
 
 
-def _ducklake(url: str, endpoint: str) -> duckdb.DuckDBPyConnection:
-    """A connection with the lake attached as ``lake`` (catalog file beside the bench's temp)."""
+def _ducklake(url: str, endpoint: str, fresh: bool = False) -> duckdb.DuckDBPyConnection:
+    """A connection with the lake at ``url`` attached as ``lake``; its catalog is a DuckDB file
+    per bucket in the bench's temp folder, or a schema per bucket in the Postgres database of
+    --ducklake-postgres (the only catalog that several processes can write at once)."""
     con = duckdb.connect()
-    for extension in ("ducklake", "httpfs"):
+    catalog = os.environ["LAKE_BENCH_CATALOG"]
+    postgres = catalog.startswith("postgres:")
+    for extension in ("ducklake", "httpfs", *(["postgres"] if postgres else [])):
         load_packaged_extension(con, extension)
     host = endpoint.removeprefix("http://")
     con.execute(
@@ -149,15 +170,25 @@ def _ducklake(url: str, endpoint: str) -> duckdb.DuckDBPyConnection:
         "USE_SSL false, REGION 'us-east-1')",
         {"k": os.environ["AWS_ACCESS_KEY_ID"], "s": os.environ["AWS_SECRET_ACCESS_KEY"], "e": host},
     )
-    catalog = os.environ["LAKE_BENCH_CATALOG"]
-    con.execute(f"ATTACH 'ducklake:{catalog}' AS lake (DATA_PATH '{url}/')")
+    bucket = url.removeprefix("s3://").split("/")[0].replace("-", "_")
+    if postgres:
+        con.execute(f"ATTACH '{catalog.removeprefix('postgres:')}' AS pg (TYPE postgres)")
+        if fresh:
+            con.execute(f"CALL postgres_execute('pg', 'DROP SCHEMA IF EXISTS {bucket} CASCADE')")
+        con.execute(f"CALL postgres_execute('pg', 'CREATE SCHEMA IF NOT EXISTS {bucket}')")
+        con.execute("DETACH pg")
+        con.execute(
+            f"ATTACH 'ducklake:{catalog}' AS lake (DATA_PATH '{url}/', METADATA_SCHEMA '{bucket}')"
+        )
+    else:
+        con.execute(f"ATTACH 'ducklake:{catalog}/{bucket}.ducklake' AS lake (DATA_PATH '{url}/')")
     return con
 
 
 def ducklake_create(url: str, endpoint: str) -> None:
     from load.lake import LAKE_SCHEMAS
 
-    con = _ducklake(url, endpoint)
+    con = _ducklake(url, endpoint, fresh=True)
     for name in TABLES:
         con.register("empty", LAKE_SCHEMAS[name].empty_table())
         con.execute(f"CREATE TABLE lake.{name} AS SELECT * FROM empty")
@@ -265,16 +296,17 @@ def measure(candidate: str, endpoint: str, batches: list[dict[str, pa.Table]], s
     pair_bucket = f"bench-{candidate}-pair"
     create_bucket(endpoint, pair_bucket)
     pair_url = f"s3://{pair_bucket}/lake"
-    os.environ["LAKE_BENCH_CATALOG"] = os.environ["LAKE_BENCH_CATALOG"] + "-pair"
     create(pair_url, endpoint)
     row.two_writers = two_writers(candidate, pair_url, endpoint, size)
     return row
 
 
 def render(rows: list[Row], batches: int, size: int, api_bytes: int) -> str:
+    catalog = "Postgres" if os.environ["LAKE_BENCH_CATALOG"].startswith("postgres:") else "file"
     lines = [
         f"{batches} batches of {size} conversations, API JSON {api_bytes / 1e6:.1f} MB; "
-        f"duckdb {duckdb.__version__}, polars {pl.__version__}; wall seconds on a shared "
+        f"DuckLake catalog: {catalog}; duckdb {duckdb.__version__}, polars {pl.__version__}; "
+        "wall seconds on a shared "
         "2-core machine under load",
         f"{'format':<9} {'upsert all':>10} {'/batch':>7} {'re-upsert':>9} {'duckdb':>7} "
         f"{'polars':>7} {'stored MB':>9} {'vs JSON':>7}  two writers (other workspaces)",
@@ -296,6 +328,11 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=4)
     parser.add_argument("--batch-size", type=int, default=250)
     parser.add_argument("--only", choices=sorted(CANDIDATES), action="append")
+    parser.add_argument(
+        "--ducklake-postgres",
+        metavar="CONNINFO",
+        help="DuckLake's catalog in this Postgres database (libpq conninfo), not a DuckDB file",
+    )
     parser.add_argument("--writer", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.writer:
@@ -311,8 +348,9 @@ def main() -> None:
     batches = [export_batch(b, "bench") for b in fetched]
     rows = []
     with tempfile.TemporaryDirectory(prefix="lake-bench-") as temp, s3_server() as endpoint:
+        postgres = args.ducklake_postgres
+        os.environ["LAKE_BENCH_CATALOG"] = f"postgres:{postgres}" if postgres else temp
         for candidate in args.only or CANDIDATES:
-            os.environ["LAKE_BENCH_CATALOG"] = str(Path(temp) / f"{candidate}.ducklake")
             rows.append(measure(candidate, endpoint, batches, args.batch_size))
     print(render(rows, args.batches, args.batch_size, api_bytes))
 
