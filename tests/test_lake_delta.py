@@ -179,3 +179,13 @@ def test_a_commit_never_overwrites_another_writers(lake, endpoint: str) -> None:
     assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == theirs
     assert lake.table("conversations").version() == 2
     assert _rows(lake, "conversations") == [(3,)]
+
+
+def test_rows_without_their_conversation_are_refused_before_any_write(lake) -> None:
+    from load.lake import upsert_batch
+
+    tables = export_batch(synthetic_bodies(0, 0, 3, 3), "run-1")
+    tables["conversations"] = tables["conversations"].slice(1)
+    with pytest.raises(ValueError, match="entries rows are in the batch without"):
+        upsert_batch(lake, "ws-a", tables)
+    assert _rows(lake, "entries") == [(0,)]

@@ -88,13 +88,12 @@ def upsert_batch(lake: Lake, workspace: str, tables: Mapping[str, pa.Table]) -> 
         f"{_target(WORKSPACE)} = {_literal(workspace)} AND "
         f"target.conversation_id IN ({', '.join(_literal(i) for i in ids.to_pylist())})"
     )
+    for name in MERGE_ORDER[:-1]:
+        outside = pc.invert(pc.is_in(tables[name]["conversation_id"], ids))
+        if pc.any(outside).as_py():
+            raise ValueError(f"{name} rows are in the batch without their conversation")
     for name in MERGE_ORDER:
-        rows = _with_workspace(tables[name], name, workspace)
-        if name != "conversations":
-            outside = pc.invert(pc.is_in(rows["conversation_id"], ids))
-            if pc.any(outside).as_py():
-                raise ValueError(f"{name} rows are in the batch without their conversation")
-        _merge(lake, name, rows, workspace, in_batch)
+        _merge(lake, name, _with_workspace(tables[name], name, workspace), workspace, in_batch)
 
 
 def _merge(lake: Lake, name: str, rows: pa.Table, workspace: str, in_batch: str) -> None:
