@@ -43,7 +43,12 @@ CREATE TABLE IF NOT EXISTS replay_results (
     model VARCHAR,
     agent_id VARCHAR,
     thread VARCHAR,
-    extra JSON NOT NULL
+    extra JSON NOT NULL,
+    finish VARCHAR,
+    function_calls JSON NOT NULL,
+    outputs JSON NOT NULL,
+    usage JSON NOT NULL,
+    last_agent_id VARCHAR
 );
 
 CREATE TABLE IF NOT EXISTS replay_events (
