@@ -246,14 +246,14 @@ class TurnRunner:
                 await asyncio.sleep(conflict_wait)
                 conflict_wait = min(conflict_wait * 2, CONFLICT_MAX_WAIT)
             except AmbiguousSend as ambiguous:
-                if send.body.get("store") is False:
-                    continue  # an unstored turn cannot be duplicated
                 found = replace(record, conversation_id=ambiguous.conversation_id)
-                landed = await self._finder.find(found)
+                # An unstored turn (store: false) cannot be duplicated: no need to look.
+                landed = None if send.body.get("store") is False else await self._finder.find(found)
                 if landed is not None:
                     trace.recovered = True
                     return _Turn(*landed)
-                if found.mode != APPEND and found.tag is None and found.conversation_id is None:
+                unfindable = found.tag is None and found.conversation_id is None
+                if found.mode != APPEND and unfindable and send.body.get("store") is not False:
                     reason = f"{ambiguous.reason}; it may have started a conversation, so it "
                     return _Turn(None, NO_OUTPUT, reason + "was not resent (--no-tag)")
                 resends += 1
