@@ -41,6 +41,13 @@ MaxFailures = Annotated[
     int,
     typer.Option(min=0, help="Fail the run when more conversations than this cannot be fetched."),
 ]
+PurgeDeleted = Annotated[
+    bool,
+    typer.Option(
+        "--purge-deleted",
+        help="Remove the conversations marked deleted from DuckDB and the Parquet parts.",
+    ),
+]
 
 stderr = Console(stderr=True)
 
@@ -67,6 +74,7 @@ def export_command(
     page_size: PageSize = 100,
     max_failures: MaxFailures = 0,
     progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
+    purge_deleted: PurgeDeleted = False,
 ) -> None:
     """Copy every conversation the key can see into Parquet and DuckDB (only what changed).
 
@@ -88,6 +96,7 @@ def export_command(
                     "page_size": page_size,
                     "max_failures": max_failures,
                     "show_progress": progress,
+                    "purge_deleted": purge_deleted,
                 },
                 stderr,
                 started=started,
@@ -107,6 +116,7 @@ def schedule_command(
     rps: Rps = None,
     batch_size: BatchSize = 250,
     max_failures: MaxFailures = 0,
+    purge_deleted: PurgeDeleted = False,
 ) -> None:
     """Serve the export as a Prefect deployment that runs on a cron schedule (needs a server).
 
@@ -134,6 +144,7 @@ def schedule_command(
             "rps": rps,
             "batch_size": batch_size,
             "max_failures": max_failures,
+            "purge_deleted": purge_deleted,
         },
         print_starting_message=False,
     )
