@@ -128,7 +128,7 @@ def test_a_response_and_a_history_give_the_same_output() -> None:
     assert history_turn(history, known_entries=2) == AssistantOutput(
         "A", "msg_2", {}, tuple(outputs)
     )
-    assert history_turn(history, known_entries=4) is None
+    assert history_turn(history, known_entries=5) is None
 
 
 def test_result_and_event_rows_follow_the_schemas() -> None:

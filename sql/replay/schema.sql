@@ -45,9 +45,9 @@ CREATE TABLE IF NOT EXISTS replay_results (
     thread VARCHAR,
     extra JSON NOT NULL,
     finish VARCHAR,
-    function_calls JSON NOT NULL,
-    outputs JSON NOT NULL,
-    usage JSON NOT NULL,
+    function_calls JSON,
+    outputs JSON,
+    usage JSON,
     last_agent_id VARCHAR
 );
 
@@ -62,3 +62,11 @@ CREATE TABLE IF NOT EXISTS replay_events (
     elapsed_ms DOUBLE NOT NULL,
     data JSON NOT NULL
 );
+
+-- Columns added since (new columns go last), so an older warehouse upgrades in place; results
+-- stored before them have NULL there.
+ALTER TABLE replay_results ADD COLUMN IF NOT EXISTS finish VARCHAR;
+ALTER TABLE replay_results ADD COLUMN IF NOT EXISTS function_calls JSON;
+ALTER TABLE replay_results ADD COLUMN IF NOT EXISTS outputs JSON;
+ALTER TABLE replay_results ADD COLUMN IF NOT EXISTS usage JSON;
+ALTER TABLE replay_results ADD COLUMN IF NOT EXISTS last_agent_id VARCHAR;
