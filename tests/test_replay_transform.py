@@ -184,6 +184,11 @@ def test_result_and_event_rows_follow_the_schemas() -> None:
         "agent_id": None,
         "thread": "t",
         "extra": '{"team":"eval"}',
+        "finish": None,
+        "function_calls": "[]",
+        "outputs": "[]",
+        "usage": '{"prompt_tokens":1,"completion_tokens":2}',
+        "last_agent_id": None,
     }
     events = event_table("run", items)
     assert events.schema == REPLAY_EVENTS
