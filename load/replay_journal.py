@@ -9,8 +9,6 @@ send (and one per conversation id, as soon as the stream names it), appended and
 import os
 from dataclasses import dataclass, replace
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 import orjson
 
@@ -36,19 +34,6 @@ class SendJournal:
         self.path = data_dir / "replay" / "journal" / f"{run_id}.jsonl"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file: int | None = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-
-    def __enter__(self) -> Self:
-        """The open journal."""
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Close it."""
-        self.close()
 
     def close(self) -> None:
         """Close the file; everything in it is already on disk."""
