@@ -43,7 +43,12 @@ CREATE TABLE IF NOT EXISTS replay_results (
     model VARCHAR,
     agent_id VARCHAR,
     thread VARCHAR,
-    extra JSON NOT NULL
+    extra JSON NOT NULL,
+    finish VARCHAR,
+    function_calls JSON,
+    outputs JSON,
+    usage JSON,
+    last_agent_id VARCHAR
 );
 
 CREATE TABLE IF NOT EXISTS replay_events (
@@ -57,3 +62,11 @@ CREATE TABLE IF NOT EXISTS replay_events (
     elapsed_ms DOUBLE NOT NULL,
     data JSON NOT NULL
 );
+
+-- Columns added since (new columns go last), so an older warehouse upgrades in place; results
+-- stored before them have NULL there.
+ALTER TABLE replay_results ADD COLUMN IF NOT EXISTS finish VARCHAR;
+ALTER TABLE replay_results ADD COLUMN IF NOT EXISTS function_calls JSON;
+ALTER TABLE replay_results ADD COLUMN IF NOT EXISTS outputs JSON;
+ALTER TABLE replay_results ADD COLUMN IF NOT EXISTS usage JSON;
+ALTER TABLE replay_results ADD COLUMN IF NOT EXISTS last_agent_id VARCHAR;
