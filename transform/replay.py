@@ -121,6 +121,11 @@ def result_table(run_id: str, stream: bool, items: Sequence[ReplayItem]) -> pa.T
                 "agent_id": row.agent_id,
                 "thread": row.thread,
                 "extra": orjson.dumps(row.extra).decode(),
+                "finish": outcome.output.finish,
+                "function_calls": orjson.dumps(outcome.output.function_calls).decode(),
+                "outputs": orjson.dumps(outcome.output.entries).decode(),
+                "usage": orjson.dumps(usage).decode(),
+                "last_agent_id": outcome.output.agent_id,
                 "variant": row.variant,
             }
         )

@@ -50,6 +50,11 @@ REPLAY_RESULTS = pa.schema(
         pa.field("agent_id", pa.string()),
         pa.field("thread", pa.string()),
         pa.field("extra", pa.string(), nullable=False),
+        pa.field("finish", pa.string()),
+        pa.field("function_calls", pa.string()),
+        pa.field("outputs", pa.string()),
+        pa.field("usage", pa.string()),
+        pa.field("last_agent_id", pa.string()),
         pa.field("variant", pa.string(), nullable=False),
     ]
 )

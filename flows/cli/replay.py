@@ -51,6 +51,26 @@ def replay_command(
     rps: Rps = None,
     repeat: Annotated[int, typer.Option(min=1, help="Send every row N times.")] = 1,
     stream: Annotated[bool, typer.Option(help="Use the streaming endpoints.")] = True,
+    tag: Annotated[
+        bool,
+        typer.Option(
+            help="Tag started conversations (metadata convo_etl_run, convo_etl_row, "
+            "convo_etl_repeat) so a start that may have landed is found, not resent. "
+            "--no-tag: such a start fails its row instead."
+        ),
+    ] = True,
+    recover_timeout: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            help="Seconds to look for the turn of a cut stream or an unanswered send "
+            "before it counts as not stored.",
+        ),
+    ] = 600.0,
+    max_tool_rounds: Annotated[
+        int,
+        typer.Option(min=0, help="Function-result appends per row (rows with function_results)."),
+    ] = 8,
     judge_model: JudgeModel = None,
     prices: Prices = None,
     fail_under: FailUnder = None,
@@ -99,6 +119,9 @@ def replay_command(
                     model=model,
                     agent_id=agent_id,
                     show_progress=True,
+                    tag=tag,
+                    recover_timeout=recover_timeout,
+                    max_tool_rounds=max_tool_rounds,
                     judge_model=judge_model,
                     prices_path=str(prices) if prices else None,
                 )

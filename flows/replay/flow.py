@@ -8,7 +8,7 @@ most the rows in flight and a rerun with the same run id picks up where the last
 
 import asyncio
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,10 +25,11 @@ from flows.gc_tuning import rare_full_collections
 from flows.replay.matrix import matrix_variants, variant_rows
 from flows.replay.progress import RunProgress
 from flows.replay.run_id import check_run_id, new_run_id
-from flows.replay.runner import TurnRunner
+from flows.replay.runner import ReplayPolicy, TurnRunner
 from flows.replay.sink import ResultSink
 from flows.replay.summary import ReplaySummary, summary_markdown
 from flows.settings import load_settings
+from load.replay_journal import SendJournal
 from load.replay_merge import (
     batch_part_name,
     compact_run_parts,
@@ -77,6 +78,9 @@ async def replay_flow(
     batch_rows: int = 100,
     flush_seconds: float = 3.0,
     show_progress: bool = False,
+    tag: bool = True,
+    recover_timeout: float = 600.0,
+    max_tool_rounds: int = 8,
     judge_model: str | None = None,
     prices_path: str | None = None,
 ) -> ReplaySummary:
@@ -111,9 +115,13 @@ async def replay_flow(
         "stream": stream,
         "model": model,
         "agent_id": agent_id,
+        "tag": tag,
+        "recover_timeout": recover_timeout,
+        "max_tool_rounds": max_tool_rounds,
     }
     root = settings.data_dir
     con = open_warehouse(root, limits=settings.duckdb_limits)
+    journal = SendJournal(root, run_id)
     try:
         stored = stored_results(con, run_id)
 
@@ -145,18 +153,24 @@ async def replay_flow(
                 result_table(run_id, stream, items),
                 event_table(run_id, items),
             )
+            journal.stored([(item.row.send_key, item.repeat_index) for item in items])
 
         total = len(rows) * repeat * len(variants)
         config = settings.api.client_config(concurrency=concurrency, rps=rps)
+        # Sends go through a client that never retries a 5xx or a lost connection by itself:
+        # such a send may have landed, and the runner looks it up before any resend.
+        send_config = replace(config, max_retries=0)
+        policy = ReplayPolicy(run_id, tag, recover_timeout, max_tool_rounds)
         # Streamed rows leave many short-lived cycles: with the default thresholds, full
         # collections rescanning every object Prefect made took 0.28 s of a 1,000-row run.
         with RunProgress(total, show_progress) as progress, rare_full_collections():
             async with (
                 ResultSink(write, batch_rows, flush_seconds, progress) as sink,
                 ConversationsClient(config) as client,
+                ConversationsClient(send_config) as poster,
                 asyncio.TaskGroup() as group,
             ):
-                runner = TurnRunner(client, stream, concurrency)
+                runner = TurnRunner(client, poster, stream, concurrency, journal, policy)
                 for variant, variant_sequences in sequences.items():
                     done = stored.get(variant, {})
                     for repeat_index in range(repeat):
@@ -176,6 +190,7 @@ async def replay_flow(
                 judge = Judge(judge_model, settings.api.client_config(concurrency=concurrency))
             grading = await grade_run(con, root, run_id, checks_by_row, judge, prices)
     finally:
+        journal.close()
         con.close()
     summary = ReplaySummary(
         **asdict(totals),

@@ -45,6 +45,11 @@ CREATE TABLE IF NOT EXISTS replay_results (
     agent_id VARCHAR,
     thread VARCHAR,
     extra JSON NOT NULL,
+    finish VARCHAR,
+    function_calls JSON,
+    outputs JSON,
+    usage JSON,
+    last_agent_id VARCHAR,
     variant VARCHAR NOT NULL DEFAULT ''
 );
 
@@ -61,6 +66,13 @@ CREATE TABLE IF NOT EXISTS replay_events (
     variant VARCHAR NOT NULL DEFAULT ''
 );
 
+-- Columns added since (new columns go last), so an older warehouse upgrades in place; results
+-- stored before them have NULL there.
+ALTER TABLE replay_results ADD COLUMN IF NOT EXISTS finish VARCHAR;
+ALTER TABLE replay_results ADD COLUMN IF NOT EXISTS function_calls JSON;
+ALTER TABLE replay_results ADD COLUMN IF NOT EXISTS outputs JSON;
+ALTER TABLE replay_results ADD COLUMN IF NOT EXISTS usage JSON;
+ALTER TABLE replay_results ADD COLUMN IF NOT EXISTS last_agent_id VARCHAR;
 -- Warehouses made before matrix runs: the variant column, at the end like the new DDL's.
 ALTER TABLE replay_results ADD COLUMN IF NOT EXISTS variant VARCHAR DEFAULT '';
 ALTER TABLE replay_events ADD COLUMN IF NOT EXISTS variant VARCHAR DEFAULT '';
