@@ -5,7 +5,8 @@ from pathlib import Path
 from load.warehouse import open_warehouse
 from transform.replay_schemas import REPLAY_RESULTS
 
-ADDED = ("finish", "function_calls", "outputs", "usage", "last_agent_id")
+# The previous schema had none of the response columns, nor the matrix runs' variant.
+ADDED = ("finish", "function_calls", "outputs", "usage", "last_agent_id", "variant")
 
 
 def test_replay_results_of_the_previous_schema_upgrade_in_place(data_dir: Path) -> None:
