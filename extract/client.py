@@ -242,9 +242,14 @@ class ConversationsClient:
             await self._open.session.close()
             self._open = None
 
-    async def list_conversations(self, page: int = 0, page_size: int = 100) -> list[dict]:
-        """One page (0-based, newest first) of conversations."""
+    async def list_conversations(
+        self, page: int = 0, page_size: int = 100, metadata: Mapping[str, Any] | None = None
+    ) -> list[dict]:
+        """One page (0-based, newest first) of conversations; with ``metadata``, only those whose
+        metadata contains it (the API's filter, a JSON object in the query)."""
         url = f"/v1/conversations?page={int(page)}&page_size={int(page_size)}"
+        if metadata:
+            url += "&metadata=" + quote(orjson.dumps(dict(metadata)).decode(), safe="")
         return await self._json("list", "GET", url)
 
     async def get_conversation(self, cid: str) -> dict:
