@@ -66,13 +66,13 @@ class LandingFinder:
         return None if turn is None else (conversation_id, turn)
 
     async def _tagged(self, send: JournalSend) -> str | None:
-        """The conversation carrying the send's tag, scanning the list newest first back to
-        the time of the send."""
+        """The conversation carrying the send's tag: the list filtered by the tag, scanned newest
+        first back to the time of the send (and checked again here, whatever the filter did)."""
         sent_at = parse_timestamp(send.sent_at)
         cutoff = sent_at - LIST_SKEW if sent_at is not None else None
         page = 0
         while True:
-            items = await self._client.list_conversations(page, LIST_PAGE_SIZE)
+            items = await self._client.list_conversations(page, LIST_PAGE_SIZE, send.tag)
             for item in items:
                 if _carries(item, send.tag or {}):
                     return str(item.get("id"))
