@@ -75,8 +75,9 @@ def replay_command(
     prices: Prices = None,
     fail_under: FailUnder = None,
 ) -> None:
-    """Replay a prompt CSV against a model or agent; store results and SSE events; grade the
-    results against the CSV's checks.
+    """Replay a prompt CSV against a model or agent, store what came back, grade it.
+
+    Results and every SSE event go to DuckDB and Parquet; the CSV's checks grade the results.
 
     The API key is read from MISTRAL_API_KEY.
     """
