@@ -124,6 +124,15 @@ def record_export_run(con: duckdb.DuckDBPyConnection, run: pa.Table) -> None:
     run_in_transaction(con, {"batch_export_run": table}, ("export/merge_run.sql",))
 
 
+def mark_dead_runs_interrupted(con: duckdb.DuckDBPyConnection) -> None:
+    """Mark as interrupted every export run left running by a process that was killed.
+
+    Only for a connection that writes: it holds the warehouse's one write lock, so a run still
+    marked running has no live process behind it.
+    """
+    con.execute(sql_text("export/interrupted_runs.sql"))
+
+
 def record_export_failures(con: duckdb.DuckDBPyConnection, failures: pa.Table) -> None:
     """Record failures (from export_failures_table); the same failure twice is one row."""
     if failures.num_rows:

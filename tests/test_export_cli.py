@@ -301,6 +301,9 @@ def test_kill_9_mid_run_leaves_a_consistent_warehouse_that_the_next_run_complete
     )
     assert keys == (total_entries, total_entries)
     assert conversations == (120,)
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as connection:
+        statuses = connection.execute("select status from export_runs order by started_at")
+        assert [s for (s,) in statuses.fetchall()] == ["interrupted", "completed"]
 
 
 def test_schedule_without_a_prefect_server_says_how_to_start_one() -> None:

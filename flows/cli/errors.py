@@ -8,8 +8,11 @@ import sys
 from typing import Any
 
 import typer
+from prefect.exceptions import TerminationSignal
 from typer._click import exceptions as click_errors  # typer vendors click; these are its classes
 from typer.core import TyperGroup
+
+from flows import signals
 
 FAILED = 1
 BAD_INPUT = 2
@@ -25,11 +28,6 @@ class CliError(Exception):
         super().__init__(message)
         self.message = message
         self.exit_code = exit_code
-
-
-def raise_terminated(signum: int, frame: object) -> None:
-    """SIGTERM's handler: unwind like Ctrl-C (cleanup runs), then exit 143."""
-    raise CliError("terminated", TERMINATED)
 
 
 def print_error(message: str) -> None:
@@ -55,7 +53,12 @@ class CliGroup(TyperGroup):
         except click_errors.ClickException as error:
             print_error(error.format_message())
             sys.exit(BAD_INPUT if isinstance(error, click_errors.UsageError) else FAILED)
-        except typer.Abort:
-            print_error("interrupted")
-            sys.exit(INTERRUPTED)
+        except (typer.Abort, KeyboardInterrupt):
+            code = INTERRUPTED
+        except TerminationSignal:  # Prefect's SIGTERM handler, where flows.signals is not set
+            print_error("terminated")
+            sys.exit(TERMINATED)
+        if code == INTERRUPTED:  # typer turns a KeyboardInterrupt into this exit code
+            print_error("terminated" if signals.terminated() else "interrupted")
+            sys.exit(TERMINATED if signals.terminated() else INTERRUPTED)
         sys.exit(code if isinstance(code, int) else 0)

@@ -19,14 +19,24 @@ from prefect.runtime import flow_run
 
 from extract.client import ConversationsClient
 from extract.pager import iter_conversation_pages
+from flows import signals
 from flows.export.pipeline import ExportOptions, ExportRun, export_batches
 from flows.export.progress import ExportProgress
 from flows.export.store import record_run
 from flows.export.summary import ExportSummary, summary_markdown
 from flows.gc_tuning import rare_full_collections
 from flows.settings import DEFAULT_DATA_DIR, Settings, load_settings
-from load.warehouse import open_warehouse, remove_warehouse, warehouse_path
+from load.warehouse import (
+    mark_dead_runs_interrupted,
+    open_warehouse,
+    remove_warehouse,
+    warehouse_path,
+)
 from transform.wording import counted
+
+# How Ctrl-C and SIGTERM reach the flow (flows.signals): asyncio cancels it; a second Ctrl-C
+# raises KeyboardInterrupt.
+STOP_SIGNALS = (asyncio.CancelledError, KeyboardInterrupt)
 
 
 class TooManyFailures(Exception):
@@ -91,6 +101,7 @@ async def export_recorded(
 ) -> None:
     """Export with the run recorded in export_runs: as running first, then as it ended."""
     status = "failed"
+    mark_dead_runs_interrupted(warehouse)
     record_run(warehouse, summary, options.mode, "running", options.base_url)
     try:
         with ExportProgress(options.show_progress) as progress:
@@ -98,6 +109,9 @@ async def export_recorded(
                 ExportRun(client, warehouse, first_page, pages, options, summary, progress)
             )
         status = "completed" if summary.failed <= options.max_failures else "failed"
+    except STOP_SIGNALS:
+        status = "interrupted"
+        raise
     finally:
         summary.finished_at = _now()
         # A run that fetched nothing (nothing changed) spent its fetch phase listing.
@@ -124,6 +138,7 @@ async def export_conversations(
 
     The key comes from MISTRAL_API_KEY, never from a parameter, so Prefect never stores it.
     """
+    signals.install()
     logger = get_run_logger()
     summary = ExportSummary(run_id=str(flow_run.get_id()), started_at=_now())
     settings = load_settings(data_dir, base_url)

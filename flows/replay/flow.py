@@ -19,6 +19,7 @@ from prefect.artifacts import acreate_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from extract.client import ConversationsClient
+from flows import signals
 from flows.gc_tuning import rare_full_collections
 from flows.replay.progress import RunProgress
 from flows.replay.run_id import check_run_id, new_run_id
@@ -79,6 +80,7 @@ async def replay_flow(
 
     The API key comes from MISTRAL_API_KEY, never from a parameter (Prefect records those).
     """
+    signals.install()
     clock = time.perf_counter()
     started_at = datetime.now(UTC)
     run_id = check_run_id(run_id or new_run_id())
