@@ -14,7 +14,12 @@ from flows.cli.options import (
     BaseUrl,
     Concurrency,
     DataDir,
+    MaxBodyMb,
     Rps,
+    StreamIdleTimeout,
+    StreamTimeout,
+    Timeout,
+    client_limits,
     command_settings,
     validation_message,
 )
@@ -67,6 +72,10 @@ def export_command(
     page_size: PageSize = 100,
     max_failures: MaxFailures = 0,
     progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
+    timeout: Timeout = 120.0,
+    stream_idle_timeout: StreamIdleTimeout = 300.0,
+    stream_timeout: StreamTimeout = 1800.0,
+    max_body_mb: MaxBodyMb = 512,
 ) -> None:
     """Copy every conversation the key can see into Parquet and DuckDB (only what changed).
 
@@ -88,6 +97,9 @@ def export_command(
                     "page_size": page_size,
                     "max_failures": max_failures,
                     "show_progress": progress,
+                    "limits": client_limits(
+                        timeout, stream_idle_timeout, stream_timeout, max_body_mb
+                    ),
                 },
                 stderr,
                 started=started,
@@ -107,6 +119,10 @@ def schedule_command(
     rps: Rps = None,
     batch_size: BatchSize = 250,
     max_failures: MaxFailures = 0,
+    timeout: Timeout = 120.0,
+    stream_idle_timeout: StreamIdleTimeout = 300.0,
+    stream_timeout: StreamTimeout = 1800.0,
+    max_body_mb: MaxBodyMb = 512,
 ) -> None:
     """Serve the export as a Prefect deployment that runs on a cron schedule (needs a server).
 
@@ -134,6 +150,9 @@ def schedule_command(
             "rps": rps,
             "batch_size": batch_size,
             "max_failures": max_failures,
+            "limits": client_limits(
+                timeout, stream_idle_timeout, stream_timeout, max_body_mb
+            ).model_dump(),
         },
         print_starting_message=False,
     )

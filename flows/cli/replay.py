@@ -9,7 +9,18 @@ from rich.console import Console
 
 from extract.settings import ApiSettings
 from flows.cli.errors import BAD_INPUT, FAILED, CliError
-from flows.cli.options import BaseUrl, Concurrency, DataDir, Rps, command_settings
+from flows.cli.options import (
+    BaseUrl,
+    Concurrency,
+    DataDir,
+    MaxBodyMb,
+    Rps,
+    StreamIdleTimeout,
+    StreamTimeout,
+    Timeout,
+    client_limits,
+    command_settings,
+)
 from flows.prefect_api import PrefectServerFailed, prefect_api
 from flows.replay.flow import MISSING_KEY_MESSAGE, replay_flow
 from flows.replay.run_id import check_run_id, new_run_id
@@ -47,6 +58,10 @@ def replay_command(
     rps: Rps = None,
     repeat: Annotated[int, typer.Option(min=1, help="Send every row N times.")] = 1,
     stream: Annotated[bool, typer.Option(help="Use the streaming endpoints.")] = True,
+    timeout: Timeout = 120.0,
+    stream_idle_timeout: StreamIdleTimeout = 300.0,
+    stream_timeout: StreamTimeout = 1800.0,
+    max_body_mb: MaxBodyMb = 512,
 ) -> None:
     """Replay a prompt CSV against a model or agent; store results and SSE events.
 
@@ -85,6 +100,7 @@ def replay_command(
                     model=model,
                     agent_id=agent_id,
                     show_progress=True,
+                    limits=client_limits(timeout, stream_idle_timeout, stream_timeout, max_body_mb),
                 )
             )
     except (WarehouseLocked, PrefectServerFailed) as exc:

@@ -25,7 +25,7 @@ from flows.export.progress import ExportProgress
 from flows.export.store import record_run
 from flows.export.summary import ExportSummary, summary_markdown
 from flows.gc_tuning import rare_full_collections
-from flows.settings import DEFAULT_DATA_DIR, Settings, load_settings
+from flows.settings import DEFAULT_DATA_DIR, ClientLimits, Settings, load_settings
 from load.warehouse import (
     mark_dead_runs_interrupted,
     open_warehouse,
@@ -133,6 +133,7 @@ async def export_conversations(
     page_size: int = 100,
     max_failures: int = 0,
     show_progress: bool = False,
+    limits: ClientLimits | None = None,
 ) -> ExportSummary:
     """Copy every conversation the key can see (or just ``conversation_ids``) into the warehouse.
 
@@ -142,7 +143,9 @@ async def export_conversations(
     logger = get_run_logger()
     summary = ExportSummary(run_id=str(flow_run.get_id()), started_at=_now())
     settings = load_settings(data_dir, base_url)
-    config = settings.api.client_config(concurrency=concurrency, rps=rps)
+    config = settings.api.client_config(
+        concurrency=concurrency, rps=rps, **(limits or ClientLimits()).config_fields()
+    )
     options = ExportOptions(
         data_dir=settings.data_dir,
         full=full,

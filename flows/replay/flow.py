@@ -26,7 +26,7 @@ from flows.replay.run_id import check_run_id, new_run_id
 from flows.replay.runner import TurnRunner
 from flows.replay.sink import ResultSink
 from flows.replay.summary import ReplaySummary, summary_markdown
-from flows.settings import load_settings
+from flows.settings import ClientLimits, load_settings
 from load.replay_merge import (
     batch_part_name,
     compact_run_parts,
@@ -75,6 +75,7 @@ async def replay_flow(
     batch_rows: int = 100,
     flush_seconds: float = 3.0,
     show_progress: bool = False,
+    limits: ClientLimits | None = None,
 ) -> ReplaySummary:
     """Send every row of the prompt CSV (times `repeat`) and store results, events and the run.
 
@@ -135,7 +136,9 @@ async def replay_flow(
             )
 
         total = len(rows) * repeat
-        config = settings.api.client_config(concurrency=concurrency, rps=rps)
+        config = settings.api.client_config(
+            concurrency=concurrency, rps=rps, **(limits or ClientLimits()).config_fields()
+        )
         # Streamed rows leave many short-lived cycles: with the default thresholds, full
         # collections rescanning every object Prefect made took 0.28 s of a 1,000-row run.
         with RunProgress(total, show_progress) as progress, rare_full_collections():

@@ -1,0 +1,56 @@
+"""`--max-body-mb` and `--timeout` reach the client: a body too large fails only its
+conversation, with the reason, and the rest are stored."""
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
+import httpx
+import pytest
+from prefect.settings import PREFECT_API_URL
+
+from emulator.server import RunningEmulator
+
+CONVO_ETL = str(Path(sys.executable).parent / "convo-etl")
+KEY = "test-key"
+
+
+@pytest.fixture
+def cli_env(prefect_harness: None) -> dict[str, str]:
+    """The environment of a `convo-etl` child: this session's Prefect server and a key."""
+    return {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value()), "MISTRAL_API_KEY": KEY}
+
+
+def test_a_body_over_max_body_mb_fails_only_its_conversation(
+    make_emulator: Callable[..., RunningEmulator], data_dir: Path, cli_env: dict[str, str]
+) -> None:
+    emu = make_emulator(conversations=4, seed=3)
+    started = httpx.post(
+        f"{emu.url}/v1/conversations",
+        json={"inputs": "x" * (3 * 2**20), "model": "mistral-small-latest", "stream": False},
+        headers={"Authorization": f"Bearer {KEY}"},
+        timeout=60,
+    )
+    assert started.status_code == 200, started.text
+    huge_id = started.json()["conversation_id"]
+    args = ["export", "--base-url", emu.url, "--data-dir", str(data_dir), "--no-progress"]
+    result = subprocess.run(
+        [CONVO_ETL, *args, "--max-body-mb", "1", "--max-failures", "1", "--timeout", "30"],
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as connection:
+        stored = {row[0] for row in connection.execute("select id from conversations").fetchall()}
+        failures = connection.execute(
+            "select conversation_id, reason from export_failures"
+        ).fetchall()
+    assert huge_id not in stored and len(stored) == 4
+    assert {cid for cid, _ in failures} == {huge_id}
+    assert all("over the limit of 1,048,576" in reason for _, reason in failures)
