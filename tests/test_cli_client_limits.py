@@ -13,6 +13,7 @@ import pytest
 from prefect.settings import PREFECT_API_URL
 
 from emulator.server import RunningEmulator
+from load.warehouse import open_warehouse
 
 CONVO_ETL = str(Path(sys.executable).parent / "convo-etl")
 KEY = "test-key"
@@ -54,3 +55,37 @@ def test_a_body_over_max_body_mb_fails_only_its_conversation(
     assert huge_id not in stored and len(stored) == 4
     assert {cid for cid, _ in failures} == {huge_id}
     assert all("over the limit of 1,048,576" in reason for _, reason in failures)
+
+
+def test_the_learned_pace_is_printed_and_stored(
+    make_emulator: Callable[..., RunningEmulator], data_dir: Path, cli_env: dict[str, str]
+) -> None:
+    emu = make_emulator(conversations=30, seed=4, rps=20)
+    args = ["export", "--base-url", emu.url, "--data-dir", str(data_dir), "--no-progress"]
+    result = subprocess.run(
+        [CONVO_ETL, *args, "--concurrency", "16"],
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "rate limited (429)" in result.stderr and "req/s" in result.stderr
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as connection:
+        ((limited, pace),) = connection.execute(
+            "select rate_limited, pace_rps from export_runs"
+        ).fetchall()
+    assert limited > 0 and 0 < pace
+
+
+def test_an_old_warehouse_gains_the_pace_columns(data_dir: Path) -> None:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with duckdb.connect(str(data_dir / "warehouse.duckdb")) as connection:
+        connection.execute(
+            "create table export_runs (run_id varchar primary key, base_url varchar)"
+        )
+    open_warehouse(data_dir).close()
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as connection:
+        columns = [row[0] for row in connection.execute("describe export_runs").fetchall()]
+    assert columns[-2:] == ["rate_limited", "pace_rps"]

@@ -95,6 +95,8 @@ EXPORT_RUNS = pa.schema(
         pa.field("retries", pa.int64()),
         pa.field("duration_s", pa.float64()),
         pa.field("base_url", pa.string()),
+        pa.field("rate_limited", pa.int64()),
+        pa.field("pace_rps", pa.float64()),
     ]
 )
 

@@ -19,6 +19,7 @@ from prefect.runtime import flow_run
 
 from extract.client import ConversationsClient
 from extract.pager import iter_conversation_pages
+from extract.urls import redacted_url
 from flows import signals
 from flows.export.pipeline import ExportOptions, ExportRun, export_batches
 from flows.export.progress import ExportProgress
@@ -102,7 +103,7 @@ async def export_recorded(
     """Export with the run recorded in export_runs: as running first, then as it ended."""
     status = "failed"
     mark_dead_runs_interrupted(warehouse)
-    record_run(warehouse, summary, options.mode, "running", options.base_url)
+    record_run(warehouse, summary, options.mode, "running", redacted_url(options.base_url))
     try:
         with ExportProgress(options.show_progress) as progress:
             await export_batches(
@@ -118,7 +119,9 @@ async def export_recorded(
         summary.fetch_finished = summary.fetch_finished or summary.finished_at
         summary.requests = client.stats.requests
         summary.retries = client.stats.retries
-        record_run(warehouse, summary, options.mode, status, options.base_url)
+        summary.rate_limited = client.stats.rate_limited
+        summary.pace_rps = client.stats.pace_rps
+        record_run(warehouse, summary, options.mode, status, redacted_url(options.base_url))
 
 
 @flow(name="export-conversations")

@@ -19,6 +19,7 @@ from prefect.artifacts import acreate_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from extract.client import ConversationsClient
+from extract.urls import redacted_url
 from flows import signals
 from flows.gc_tuning import rare_full_collections
 from flows.replay.progress import RunProgress
@@ -116,7 +117,7 @@ async def replay_flow(
                 repeat,
                 counts,
                 stream,
-                settings.api.base_url,
+                redacted_url(settings.api.base_url),
                 options,
             )
 
@@ -167,6 +168,8 @@ async def replay_flow(
         sent=runner.sent,
         skipped=runner.skipped,
         seconds=time.perf_counter() - clock,
+        rate_limited=client.stats.rate_limited,
+        pace_rps=client.stats.pace_rps,
     )
     await acreate_markdown_artifact(
         markdown=summary_markdown(summary, source.name),

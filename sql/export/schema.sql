@@ -114,8 +114,13 @@ CREATE TABLE IF NOT EXISTS export_runs (
     requests         BIGINT,
     retries          BIGINT,
     duration_s       DOUBLE,
-    base_url         VARCHAR           -- never carries the API key
+    base_url         VARCHAR,          -- never carries the API key nor URL credentials
+    rate_limited     BIGINT,           -- 429s the API answered
+    pace_rps         DOUBLE            -- the pace learned from 429s (null: never limited)
 );
+-- Warehouses made before these columns existed get them (at the end, as above).
+ALTER TABLE export_runs ADD COLUMN IF NOT EXISTS rate_limited BIGINT;
+ALTER TABLE export_runs ADD COLUMN IF NOT EXISTS pace_rps DOUBLE;
 
 -- Every conversation a run could not fetch, and why.
 CREATE TABLE IF NOT EXISTS export_failures (
