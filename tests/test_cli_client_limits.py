@@ -76,7 +76,7 @@ def test_the_learned_pace_is_printed_and_stored(
         ((limited, pace),) = connection.execute(
             "select rate_limited, pace_rps from export_runs"
         ).fetchall()
-    assert limited > 0 and 0 < pace
+    assert limited > 0 and pace > 0
 
 
 def test_an_old_warehouse_gains_the_pace_columns(data_dir: Path) -> None:

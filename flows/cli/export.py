@@ -9,6 +9,7 @@ from prefect.client.schemas.schedules import CronSchedule
 from pydantic import ValidationError
 from rich.console import Console
 
+from extract.urls import redacted_url
 from flows.cli.errors import BAD_INPUT, CliError
 from flows.cli.options import (
     BaseUrl,
@@ -25,7 +26,7 @@ from flows.cli.options import (
 )
 from flows.export.flow import export_conversations
 from flows.export.run import ExportFailed, run_export
-from flows.prefect_api import PrefectServerFailed, prefect_api, prefect_api_url
+from flows.prefect_api import PrefectServerFailed, check_answers, prefect_api, prefect_api_url
 from flows.settings import DEFAULT_DATA_DIR, Settings
 
 NO_KEY_MESSAGE = (
@@ -132,12 +133,17 @@ def schedule_command(
         CronSchedule(cron=cron)
     except ValidationError as error:
         raise CliError(validation_message(error), BAD_INPUT) from None
-    if prefect_api_url() is None:
+    api_url = prefect_api_url()
+    if api_url is None:
         raise CliError(NO_SERVER_MESSAGE)
     settings = keyed_settings(data_dir, base_url)
+    try:
+        check_answers(api_url)
+    except PrefectServerFailed as error:
+        raise CliError(str(error)) from None
     stderr.print(
-        f"serving deployment export-conversations/{name} on cron {cron!r} at {prefect_api_url()}"
-        " (Ctrl-C stops it)",
+        f"serving deployment export-conversations/{name} on cron {cron!r} at "
+        f"{redacted_url(api_url)} (Ctrl-C stops it)",
         highlight=False,
     )
     export_conversations.serve(
