@@ -7,7 +7,6 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from extract.settings import ApiSettings
 from flows.cli.errors import BAD_INPUT, FAILED, CliError
 from flows.cli.options import (
     BaseUrl,
@@ -24,6 +23,7 @@ from flows.cli.options import (
 from flows.prefect_api import PrefectServerFailed, prefect_api
 from flows.replay.flow import MISSING_KEY_MESSAGE, replay_flow
 from flows.replay.run_id import check_run_id, new_run_id
+from flows.replay.runner import STOPS_THE_RUN
 from flows.replay.summary import print_summary
 from flows.settings import DEFAULT_DATA_DIR, Settings
 from load.warehouse import WarehouseLocked
@@ -31,14 +31,17 @@ from transform.prompts import PromptSetInvalid, parse_prompts
 
 
 def _settings(data_dir: Path, base_url: str | None) -> Settings:
-    """The command's settings; without a key for the real API, say how to get going."""
+    """The command's settings; without a key (any API, the emulator too), say how to get going."""
     settings = command_settings(data_dir, base_url)
-    if (
-        settings.api.api_key is None
-        and settings.api.base_url == ApiSettings.model_fields["base_url"].default
-    ):
+    if settings.api.api_key is None:
         raise CliError(MISSING_KEY_MESSAGE, BAD_INPUT)
     return settings
+
+
+def first_leaf(group: ExceptionGroup) -> Exception:
+    """The first exception of a (nested) group: the rows' task group raises them grouped."""
+    first = group.exceptions[0]
+    return first_leaf(first) if isinstance(first, ExceptionGroup) else first
 
 
 def replay_command(
@@ -105,6 +108,11 @@ def replay_command(
             )
     except (WarehouseLocked, PrefectServerFailed) as exc:
         raise CliError(str(exc)) from None
+    except ExceptionGroup as group:
+        stopped = group.subgroup(STOPS_THE_RUN)
+        if stopped is None:
+            raise
+        raise CliError(str(first_leaf(stopped))) from None
     print_summary(summary)
     if summary.errors:
         raise typer.Exit(FAILED)

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from extract.client import ConversationsClient
-from extract.errors import ApiError, Conflict, StreamCut
+from extract.errors import ApiError, ApiKeyRejected, Conflict, StreamCut, Unreachable
 from extract.events import StreamEvent
 from flows.replay.progress import RunProgress
 from flows.replay.sink import ResultSink
@@ -31,6 +31,8 @@ from transform.replay_outputs import (
 )
 from transform.replay_requests import APPEND, START, request_body, turn_mode
 
+# Failures every other row would meet too: the run stops at the first, with one line.
+STOPS_THE_RUN = (ApiKeyRejected, Unreachable)
 PREVIOUS_TURN_FAILED = "previous turn failed"
 STREAM_ATTEMPTS = 3
 RECOVERY_POLLS = 3
@@ -100,6 +102,8 @@ class TurnRunner:
                         await asyncio.sleep(wait)
                         continue
                     outcome = _unsent(mode, source, str(exc), started_at)
+                except STOPS_THE_RUN:
+                    raise
                 except ApiError as exc:
                     outcome = _unsent(mode, source, str(exc), started_at)
                 except Exception as exc:  # a row must end with a result, whatever went wrong
@@ -158,7 +162,9 @@ class TurnRunner:
                     )
                 continue
             except ApiError as exc:
-                if isinstance(exc, Conflict) and not kept and not events:
+                if isinstance(exc, STOPS_THE_RUN) or (
+                    isinstance(exc, Conflict) and not kept and not events
+                ):
                     raise
                 kept.extend((attempt, event) for event in events)
                 partial = summarize_stream(events)

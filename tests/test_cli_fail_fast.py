@@ -1,12 +1,14 @@
-"""A PREFECT_API_URL where nothing answers is one line on every command that runs a flow; the
-temporary Prefect server never sees the API key."""
+"""Fail fast, in one line: a PREFECT_API_URL where nothing answers, replay without a key or
+with a rejected one; the temporary Prefect server never sees the API key."""
 
 import os
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
+import duckdb
 import pytest
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from rich.console import Console
@@ -79,3 +81,50 @@ def _cmdline(pid: str) -> bytes:
         return Path(f"/proc/{pid}/cmdline").read_bytes() + b"\0"
     except OSError:
         return b""
+
+
+def test_replay_without_a_key_against_any_api_is_one_line(
+    emulator: RunningEmulator, data_dir: Path, tmp_path: Path
+) -> None:
+    prompts = tmp_path / "prompts.csv"
+    prompts.write_text("id,prompt,model\na,Hi?,mistral-small-latest\n", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k != "MISTRAL_API_KEY"}
+    env["MISTRAL_BASE_URL"] = emulator.url
+    result = subprocess.run(
+        [CONVO_ETL, "replay", str(prompts), "--data-dir", str(data_dir)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert [line for line in result.stderr.splitlines() if line.strip()] == [result.stderr.strip()]
+    assert result.stderr.startswith("error: MISTRAL_API_KEY is not set.")
+
+
+def test_replay_with_a_rejected_key_stops_at_the_first_401(
+    make_emulator: Callable[..., RunningEmulator],
+    data_dir: Path,
+    tmp_path: Path,
+    prefect_harness: None,
+) -> None:
+    emu = make_emulator(conversations=1, api_key="the-right-key")
+    prompts = tmp_path / "prompts.csv"
+    rows = "".join(f"p{i},Question {i}?,mistral-small-latest\n" for i in range(20))
+    prompts.write_text("id,prompt,model\n" + rows, encoding="utf-8")
+    env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value()), "MISTRAL_API_KEY": KEY}
+    args = ["replay", str(prompts), "--base-url", emu.url, "--data-dir", str(data_dir)]
+    result = subprocess.run(
+        [CONVO_ETL, *args, "--concurrency", "1", "--no-stream"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error")]
+    assert result.returncode == 1
+    assert len(errors) == 1 and "401" in errors[0] and KEY not in result.stderr
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as connection:
+        assert connection.execute("select count(*) from replay_results").fetchone() == (0,)
