@@ -13,6 +13,7 @@ from typer._click import exceptions as click_errors  # typer vendors click; thes
 from typer.core import TyperGroup
 
 from flows import signals
+from load.storage_errors import StorageError, storage_error
 
 FAILED = 1
 BAD_INPUT = 2
@@ -28,6 +29,13 @@ class CliError(Exception):
         super().__init__(message)
         self.message = message
         self.exit_code = exit_code
+
+
+def os_error_message(error: OSError) -> str:
+    """An OS error as one line naming the path and the OS's reason (StorageError says both)."""
+    if isinstance(error, StorageError) or error.filename is None:
+        return str(error)
+    return str(storage_error(error.filename, error))
 
 
 def print_error(message: str) -> None:
@@ -47,6 +55,9 @@ class CliGroup(TyperGroup):
         except CliError as error:
             print_error(error.message)
             sys.exit(error.exit_code)
+        except OSError as error:  # a disk, permission or path problem, wherever it surfaced
+            print_error(os_error_message(error))
+            sys.exit(FAILED)
         except click_errors.NoArgsIsHelpError as error:
             error.show()
             sys.exit(BAD_INPUT)
