@@ -4,11 +4,14 @@ Other packages' tests import these to compute what the emulator will answer.
 """
 
 import hashlib
+import json
 import re
 
 from emulator.catalog import WORDS
 
 _PIECE = re.compile(r"\S+\s*")
+_WORD = re.compile(r"\w+")
+_TAGGED = re.compile(r"<(rubric|output)>\n?(.*?)\n?</\1>", re.S)
 _SNIPPET_WORDS = 8
 _SNIPPET_CHARS = 80
 
@@ -66,6 +69,21 @@ def reply_text(text: str) -> str:
     if snippet:
         return f"Noted: {snippet}. {body.capitalize()}."
     return f"Noted. {body.capitalize()}."
+
+
+def json_reply(text: str) -> str:
+    """The answer to a turn that asked for JSON: a judge's verdict, deterministic.
+
+    With `<rubric>` and `<output>` sections (transform.judge's request), it passes when every
+    word of the rubric appears in the output (ignoring case); any other text is judged as both.
+    """
+    sections = dict(_TAGGED.findall(text))
+    rubric = sections.get("rubric", text)
+    output_words = set(_WORD.findall(sections.get("output", text).lower()))
+    missing = [word for word in _WORD.findall(rubric.lower()) if word not in output_words]
+    reason = f"the output lacks: {', '.join(missing)}" if missing else "every rubric word is there"
+    verdict = {"pass": not missing, "score": 0.0 if missing else 1.0, "reason": reason}
+    return json.dumps(verdict)
 
 
 def reply_pieces(reply: str) -> list[str]:

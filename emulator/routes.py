@@ -38,8 +38,6 @@ from emulator.responses import (
 from emulator.store import ConversationStore
 from emulator.turns import Turn, build_turn
 
-_MODEL_FIELDS = ("instructions", "tools", "completion_args", "guardrails")
-
 
 def _query_int(request: Request, name: str, default: int, minimum: int) -> int | dict:
     raw = request.query_params.get(name)
@@ -343,7 +341,9 @@ class ConversationsApi:
         ends; a failing turn is streamed: started, a few deltas, then conversation.response.error.
         """
         conversation_id = conversation["id"]
-        self.store.claim(conversation_id)
+        if not self.store.claim(conversation_id):
+            # Another turn on this conversation began while this request's body was read.
+            return conflict()
         config = self.config
         delay_s = config.token_delay_ms / 1000
         created_at = turn.outputs[-1]["created_at"]

@@ -8,7 +8,14 @@ import orjson
 
 from emulator.catalog import AGENTS, AGENTS_BY_ID, DEFAULT_AGENT_MODEL
 from emulator.formats import entity_id, format_timestamp, tool_call_id
-from emulator.replies import agent_step, function_results, reply_text, turn_text, usage_for
+from emulator.replies import (
+    agent_step,
+    function_results,
+    json_reply,
+    reply_text,
+    turn_text,
+    usage_for,
+)
 
 _INPUT_ID_PREFIXES = {
     "message.input": "msg",
@@ -133,7 +140,7 @@ def completion_outputs(
         )
         if function_calls_end_turn:
             return outputs
-    reply = reply_text(text)
+    reply = json_reply(text) if _wants_json(conversation) else reply_text(text)
     content = _message_content(model, reply, topic, thinking)
     if reference is not None:
         content = [{"type": "text", "text": reply}, reference]
@@ -143,6 +150,12 @@ def completion_outputs(
         | {"role": "assistant", "content": content}
     )
     return outputs
+
+
+def _wants_json(conversation: dict) -> bool:
+    """A model conversation whose completion_args ask for a JSON answer (a judge's, say)."""
+    response_format = (conversation.get("completion_args") or {}).get("response_format") or {}
+    return response_format.get("type") in ("json_object", "json_schema")
 
 
 def turn_step(conversation: dict, inputs: str | list[dict] | None) -> str:

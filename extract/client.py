@@ -242,9 +242,14 @@ class ConversationsClient:
             await self._open.session.close()
             self._open = None
 
-    async def list_conversations(self, page: int = 0, page_size: int = 100) -> list[dict]:
-        """One page (0-based, newest first) of conversations."""
+    async def list_conversations(
+        self, page: int = 0, page_size: int = 100, metadata: Mapping[str, Any] | None = None
+    ) -> list[dict]:
+        """One page (0-based, newest first) of conversations; with ``metadata``, only those whose
+        metadata contains it (the API's filter, a JSON object in the query)."""
         url = f"/v1/conversations?page={int(page)}&page_size={int(page_size)}"
+        if metadata:
+            url += "&metadata=" + quote(orjson.dumps(dict(metadata)).decode(), safe="")
         return await self._json("list", "GET", url)
 
     async def get_conversation(self, cid: str) -> dict:
@@ -313,7 +318,7 @@ class ConversationsClient:
                         status, body, headers = await self._exchange(
                             state.session, operation, method, url, content
                         )
-                    self._check_status(operation, status, body, headers, sent_at)
+                    self._check_status(operation, method, status, body, headers, sent_at)
         return body
 
     async def _paced(self) -> float:
@@ -441,18 +446,25 @@ class ConversationsClient:
         body = b""
         if response.status_code >= 400:
             body = await _error_body(response)
-        self._check_status(operation, response.status_code, body, response.headers, paced_at)
+        self._check_status(
+            operation, "POST", response.status_code, body, response.headers, paced_at
+        )
         return response
 
     def _check_status(
         self,
         operation: str,
+        method: str,
         status: int,
         body: bytes,
         headers: Mapping[str, str],
         sent_at: float,
     ) -> None:
-        """Count the status and tell the pacer; for a failure, raise the error it stands for."""
+        """Count the status and tell the pacer; for a failure, raise the error it stands for.
+
+        A 5xx to a POST may come after the turn was stored (the API answers 502/504 after
+        committing), so it is OutcomeUnknown, never retried; a 429 is refused before anything.
+        """
         self._stats.statuses[status] += 1
         self._reached = True
         if status == 429:
@@ -462,8 +474,10 @@ class ConversationsClient:
         if status < 400:
             return
         if status in RETRYABLE_STATUSES:
-            retry_after = parse_retry_after(headers.get("retry-after"))
             message = self._scrub(describe_body(body, self.config.api_key)[0])
+            if method == "POST" and status != 429:
+                raise OutcomeUnknown(status, f"{message}: it may have been applied", operation)
+            retry_after = parse_retry_after(headers.get("retry-after"))
             raise RetryableStatus(status, message, retry_after)
         raise error_for_status(status, body, operation, self._base_url, self.config.api_key)
 

@@ -1,5 +1,7 @@
 """Write Arrow tables as Parquet parts atomically, so a killed run never leaves a torn file.
 
+Purging a deleted conversation rewrites the parts that hold it the same way.
+
 Layout: ``<data_dir>/parquet/<table_name>/<part_name>.parquet``. A part name carries the run id
 and batch number, so re-running a batch overwrites its own part instead of adding a copy.
 """
@@ -9,6 +11,7 @@ import re
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from load.storage_errors import storage_error
@@ -37,6 +40,29 @@ def write_part(
         return _write_part(table, directory, path)
     except OSError as error:
         raise storage_error(path, error) from error
+
+
+def part_paths(data_dir: str | os.PathLike[str], table_name: str) -> list[Path]:
+    """Every finished part of a table (never a temp file of a writer still at work), sorted."""
+    return sorted(table_dir(data_dir, table_name).glob("*.parquet"))
+
+
+def rewrite_part_without(path: Path, key: str, ids: pa.Array) -> int:
+    """Drop the rows whose ``key`` column is one of ``ids`` from a part; return how many went.
+
+    The part is replaced atomically (temp file, fsync, rename), keeping its own schema; a part
+    left with no row is removed.
+    """
+    try:
+        table = pq.read_table(path)
+        kept = table.filter(pc.invert(pc.is_in(table[key], value_set=ids)))
+        if not kept.num_rows:
+            path.unlink()
+        elif kept.num_rows < table.num_rows:
+            _write_part(kept, path.parent, path)
+    except OSError as error:
+        raise storage_error(path, error) from error
+    return table.num_rows - kept.num_rows
 
 
 def _write_part(table: pa.Table, directory: Path, path: Path) -> Path:

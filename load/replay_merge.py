@@ -77,10 +77,13 @@ def batch_part_name(run_id: str, attempt_stamp: str, batch_number: int) -> str:
 
 def stored_results(
     con: duckdb.DuckDBPyConnection, run_id: str
-) -> dict[tuple[str, int], StoredResult]:
-    """The results an earlier attempt of this run stored, by (row_id, repeat_index)."""
+) -> dict[str, dict[tuple[str, int], StoredResult]]:
+    """The results an earlier attempt of this run stored, by variant then (row_id, repeat)."""
     rows = con.execute(sql_text("replay/previous_results.sql"), {"run_id": run_id}).fetchall()
-    return {(row_id, repeat): StoredResult(status, cid) for row_id, repeat, status, cid in rows}
+    stored: dict[str, dict[tuple[str, int], StoredResult]] = {}
+    for row_id, repeat, status, cid, variant in rows:
+        stored.setdefault(variant, {})[(row_id, repeat)] = StoredResult(status, cid)
+    return stored
 
 
 def run_summary(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, Any]:

@@ -67,6 +67,7 @@ def read_report_model(
         _query(connection, "replay/report_metrics.sql", params),
         _query(connection, "replay/report_rows.sql", {**params, "limit": table_rows_limit}),
         _query(connection, "replay/report_events.sql", params),
+        _query(connection, "replay/report_variants.sql", params),
     )
 
 

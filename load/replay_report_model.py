@@ -61,6 +61,24 @@ class ResultRow:
     attempts: int
     target: str
     conversation_id: str
+    variant: str = ""
+    verdict: str = ""  # pass, fail, pending, or "" when the row has no checks
+    checks: str = ""  # "passed/checks"
+    flaky: bool = False
+
+
+@dataclass(frozen=True)
+class VariantColumn:
+    """One variant of a matrix run, a column of the side-by-side table."""
+
+    variant: str
+    results: int
+    ok: int
+    pass_rate: float | None
+    prompt_tokens: int
+    completion_tokens: int
+    latency_p50_ms: float | None
+    ttft_p50_ms: float | None
 
 
 @dataclass(frozen=True)
@@ -92,6 +110,8 @@ class ReportModel:
     events_by_type: tuple[tuple[str, int], ...]
     table_rows: tuple[ResultRow, ...]
     table_truncated: bool
+    variants: tuple[VariantColumn, ...] = ()
+    graded: bool = False
 
 
 def nice_step(span: float, target_bins: int) -> float:
@@ -202,6 +222,31 @@ def table_row(row: dict[str, Any]) -> ResultRow:
         attempts=int(row.get("attempts") or 1),
         target=str(row.get("agent_id") or row.get("model") or ""),
         conversation_id=str(row.get("conversation_id") or ""),
+        variant=str(row.get("variant") or ""),
+        verdict=_verdict(row),
+        checks=f"{row['passed']}/{row['checks']}" if row.get("checks") else "",
+        flaky=bool(row.get("flaky")),
+    )
+
+
+def _verdict(row: dict[str, Any]) -> str:
+    if not row.get("checks"):
+        return ""
+    return {True: "pass", False: "fail", None: "pending"}[row.get("pass")]
+
+
+def variant_column(line: dict[str, Any]) -> VariantColumn:
+    """One side-by-side column from a ``sql/replay/report_variants.sql`` row."""
+    decided = int(line["passed"] or 0) + int(line["failed"] or 0)
+    return VariantColumn(
+        variant=str(line["variant"]),
+        results=int(line["results"]),
+        ok=int(line["ok"]),
+        pass_rate=int(line["passed"]) / decided if decided else None,
+        prompt_tokens=int(line["prompt_tokens"] or 0),
+        completion_tokens=int(line["completion_tokens"] or 0),
+        latency_p50_ms=line["latency_p50_ms"],
+        ttft_p50_ms=line["ttft_p50_ms"],
     )
 
 
@@ -211,6 +256,7 @@ def build_report_model(
     metrics: Sequence[dict[str, Any]],
     rows: Sequence[dict[str, Any]],
     event_counts: Sequence[dict[str, Any]],
+    variants: Sequence[dict[str, Any]] = (),
 ) -> ReportModel:
     """Assemble the report from the run row, its totals, every result's metrics, rows and events.
 
@@ -235,4 +281,6 @@ def build_report_model(
         events_by_type=tuple((str(row["event_type"]), int(row["events"])) for row in event_counts),
         table_rows=tuple(table_row(row) for row in rows),
         table_truncated=len(rows) < len(metrics),
+        variants=tuple(variant_column(line) for line in variants),
+        graded=any(row.get("checks") for row in rows),
     )

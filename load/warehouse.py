@@ -22,7 +22,13 @@ import pyarrow.compute as pc
 from load.storage_errors import storage_error
 
 SQL_PACKAGE = "sql"
-SCHEMA_FILES = ("export/schema.sql", "replay/schema.sql", "export/views.sql")
+SCHEMA_FILES = (
+    "export/schema.sql",
+    "replay/schema.sql",
+    "evals/schema.sql",
+    "export/views.sql",
+    "evals/views.sql",
+)
 WAREHOUSE_FILE = "warehouse.duckdb"
 # DuckDB works on vectors of 2,048 rows and keeps a transaction's inserted rows in memory until
 # its commit, so a batch of a few huge entries (a 100 MB history) needs memory in proportion to

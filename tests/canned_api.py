@@ -67,19 +67,31 @@ def canned_api(conversations: Mapping[str, CannedConversation]) -> Iterator[str]
                     "messages": canned.messages,
                 }.get(suffix)
             if body is None:
-                self.send_response(404)
-                body = b'{"detail":"Not Found"}'
+                send_json(self, 404, b'{"detail":"Not Found"}')
             else:
-                self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+                send_json(self, 200, body)
 
         def log_message(self, *args: object) -> None:
             """Quiet: the test asserts on rows, not on an access log."""
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    with loopback_server(Handler) as url:
+        yield url
+
+
+def send_json(handler: BaseHTTPRequestHandler, status: int, body: bytes) -> None:
+    """Answer the request ``handler`` holds with a JSON body."""
+    handler.send_response(status)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
+@contextmanager
+def loopback_server(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """Serve ``handler`` on loopback from a thread; yields the base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -270,3 +270,23 @@ def test_calls_and_streams_go_through_the_proxy_the_environment_names(
     listed, streamed = asyncio.run(call())
     assert [c["id"] for c in listed] == listed_before
     assert streamed[-1].type == "conversation.response.done"
+
+
+def test_the_list_filtered_by_metadata_holds_only_the_tagged_conversation(
+    make_emulator: Any,
+) -> None:
+    emu = make_emulator(conversations=5)
+    tag = {"convo_etl_run": "run-1", "convo_etl_row": 'row "7" & more'}
+
+    async def start_and_list() -> tuple[str, list[dict], list[dict]]:
+        async with ConversationsClient(_config(emu)) as client:
+            started = await client.start_conversation(
+                {"model": MODEL, "inputs": "hello", "metadata": tag}
+            )
+            tagged = await client.list_conversations(page=0, page_size=100, metadata=tag)
+            other = await client.list_conversations(metadata={"convo_etl_run": "run-2"})
+            return started["conversation_id"], tagged, other
+
+    cid, tagged, other = asyncio.run(start_and_list())
+    assert [c["id"] for c in tagged] == [cid]
+    assert other == []

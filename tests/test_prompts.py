@@ -82,7 +82,13 @@ def test_the_example_prompt_sets_are_valid() -> None:
         path.name: len(parse_prompts(path.read_bytes(), path.name))
         for path in sorted(EXAMPLES.glob("*.csv"))
     }
-    assert counts == {"agent.csv": 2, "basic.csv": 3, "branches.csv": 2, "threads.csv": 5}
+    assert counts == {
+        "agent.csv": 2,
+        "basic.csv": 3,
+        "branches.csv": 2,
+        "checks.csv": 5,
+        "threads.csv": 5,
+    }
 
 
 @pytest.mark.parametrize(

@@ -1,19 +1,23 @@
-"""The replay flow end to end on the emulator: each mode, threads, cut streams, faults, resume."""
+"""The replay flow end to end on the emulator: each mode, threads, cut streams, faults, resume,
+and exactly one stored turn per row (function calls, faults after commit, slow generation)."""
 
 import asyncio
+import itertools
 import threading
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import pyarrow.parquet as pq
 import pytest
 from prefect.artifacts import Artifact
 
 from emulator.catalog import AGENTS
 from emulator.events import DELTAS_BEFORE_ERROR
-from emulator.replies import reply_pieces, reply_text, usage_for
+from emulator.replies import agent_step, reply_pieces, reply_text, usage_for
 from emulator.server import RunningEmulator
 from flows.replay.flow import ReplaySummary, replay_flow
 from load.warehouse import open_warehouse
@@ -22,6 +26,7 @@ pytestmark = pytest.mark.usefixtures("prefect_harness")
 
 MakeEmulator = Callable[..., RunningEmulator]
 MODEL = "mistral-small-latest"
+AGENT = AGENTS[0].id
 
 
 @pytest.fixture(autouse=True)
@@ -130,8 +135,9 @@ def test_thread_turns_reach_the_api_in_order_one_at_a_time(
             inputs = [e["content"] for e in history if e["type"] == "message.input"]
             assert inputs == [r["prompt"] for r in thread]
             suffix = "_stream" if stream else ""
-            appends = [entry for entry in emu.store.request_log if entry[1] == conversation]
-            assert appends == [(f"append{suffix}", conversation)] * 3
+            # Each append first reads the history's length, to tell later whether it landed.
+            sends = [e for e in emu.store.request_log if e[1] == conversation and e[0] != "history"]
+            assert sends == [(f"append{suffix}", conversation)] * 3
     conversations = {r["conversation_id"] for r in rows}
     assert len(conversations) == 4
 
@@ -169,7 +175,11 @@ def test_append_and_restart_on_existing_conversations(
         assert history[0]["id"] == entry
         assert history[1]["content"] == "Try that again."
     suffix = "_stream" if stream else ""
-    assert emu.store.request_counts == {f"append{suffix}": 4, f"restart{suffix}": 2}
+    assert emu.store.request_counts == {
+        f"append{suffix}": 4,
+        f"restart{suffix}": 2,
+        "history": 4,  # each append reads the history's length first
+    }
 
 
 def test_cut_streams_are_recovered_from_history_without_sending_twice(
@@ -182,7 +192,9 @@ def test_cut_streams_are_recovered_from_history_without_sending_twice(
     rows = stored(data_dir)
     assert [r["output_text"] for r in rows] == [reply_text(r["prompt"]) for r in rows]
     assert {(r["recovered"], r["error"], r["attempts"]) for r in rows} == {(True, None, 1)}
-    assert emu.store.request_counts == {"start_stream": 7, "append_stream": 1, "history": 8}
+    # 8 reads of the cut turns, 1 of the history's length before the append.
+    assert emu.store.request_counts == {"start_stream": 7, "append_stream": 1, "history": 9}
+    assert sorted(emu.store.turns_created.values()) == [1] * 8
     events = stored(data_dir, "replay_events")
     assert "conversation.response.done" not in {e["event_type"] for e in events}
     assert len(events) == sum(r["events"] for r in rows) >= 8
@@ -193,9 +205,11 @@ def test_faults_before_the_stream_are_retried(
 ) -> None:
     emu = make_emulator(conversations=1, seed=3, fault_rate=0.3)
     text = "prompt\n" + "".join(f"faulty {n}\n" for n in range(12))
-    summary = replay(tmp_path, data_dir, emu, text, model=MODEL)
+    summary = replay(tmp_path, data_dir, emu, text, model=MODEL, recover_timeout=1.0)
     assert (summary.ok, summary.errors) == (12, 0)
-    assert emu.store.request_counts == {"start_stream": 12}
+    # A 5xx may have been applied: each was looked up before it was sent again.
+    assert len(emu.store.turns_created) == 12
+    assert set(emu.store.turns_created.values()) == {1}
     assert [r["output_text"] for r in stored(data_dir)] == [
         reply_text(r["prompt"]) for r in stored(data_dir)
     ]
@@ -214,14 +228,15 @@ def test_a_failed_turn_fails_the_rest_of_its_thread_without_sending_it(
     summary = replay(tmp_path, data_dir, emu, text, model=MODEL)
     assert (summary.ok, summary.errors) == (1, 2)
     rows = {r["row_id"]: r for r in stored(data_dir)}
-    assert rows["a"]["error"].startswith("append_stream: HTTP 404:")
+    # The history read that precedes an append finds the conversation missing: nothing is sent.
+    assert rows["a"]["error"].startswith("history: HTTP 404:")
     assert (rows["b"]["mode"], rows["b"]["error"], rows["b"]["attempts"]) == (
         "append",
         "previous turn failed",
         0,
     )
     assert rows["c"]["status"] == "ok"
-    assert emu.store.request_counts == {"append_stream": 1, "start_stream": 1}
+    assert emu.store.request_counts == {"start_stream": 1, "history": 1}
 
 
 def test_a_rerun_with_the_same_run_id_sends_only_what_is_not_ok(
@@ -246,7 +261,8 @@ def test_a_rerun_with_the_same_run_id_sends_only_what_is_not_ok(
     emu.store.reset_counts()
     resumed = replay(tmp_path, data_dir, emu, whole, batch_rows=1)
     assert (resumed.ok, resumed.errors, resumed.sent, resumed.skipped) == (5, 0, 3, 2)
-    assert sorted(emu.store.request_log) == sorted(
+    sends = [entry for entry in emu.store.request_log if entry[0] != "history"]
+    assert sorted(sends) == sorted(
         [("append_stream", thread_conversation)] * 2 + [("start_stream", "")]
     )
     rows = stored(data_dir)
@@ -316,7 +332,7 @@ def test_error_events_fail_rows_with_their_message_and_a_rerun_makes_them_ok(
     events = stored(data_dir, "replay_events")
     assert len(events) == parquet_rows(data_dir, "replay_events") == 3 * (DELTAS_BEFORE_ERROR + 2)
     assert [e["event_type"] for e in events].count("conversation.response.error") == 3
-    assert emu.store.request_counts == {"start_stream": 2, "append_stream": 1}
+    assert emu.store.request_counts == {"start_stream": 2, "append_stream": 1, "history": 1}
     (run,) = stored(data_dir, "replay_runs")
     assert (run["ok"], run["errors"]) == (0, 3)
 
@@ -334,3 +350,169 @@ def test_error_events_fail_rows_with_their_message_and_a_rerun_makes_them_ok(
     assert inputs[-2:] == ["Add this.", "Add this."]
     (run,) = stored(data_dir, "replay_runs")
     assert (run["ok"], run["errors"]) == (3, 0)
+
+
+# Exactly once: the emulator's awkward behaviours, judged by its own count of stored turns.
+
+
+def results_by_key(data_dir: Path) -> dict[str, dict[str, Any]]:
+    con = open_warehouse(data_dir, read_only=True)
+    try:
+        cursor = con.execute("SELECT * FROM replay_results")
+        names = [column[0] for column in cursor.description]
+        rows = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+    finally:
+        con.close()
+    return {f"{row['row_id']}#{row['repeat_index']}": row for row in rows}
+
+
+def prompts_where(step: str, count: int) -> list[str]:
+    """Prompts an agent answers with `step` first ('function', 'tool', 'handoff', 'none')."""
+    candidates = (f"Question number {n} about my order" for n in itertools.count())
+    return list(itertools.islice((p for p in candidates if agent_step(p) == step), count))
+
+
+def starts_per_row(emu: RunningEmulator) -> Counter[str]:
+    """Stored start turns per row, from the run tag the emulator saw on each start."""
+    return Counter(
+        f"{turn.metadata['convo_etl_row']}#{turn.metadata['convo_etl_repeat']}"
+        for turn in emu.store.committed_turns
+        if turn.operation == "start"
+    )
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_function_calls_are_answered_from_the_csv_until_the_agent_answers_in_text(
+    tmp_path: Path, data_dir: Path, make_emulator: MakeEmulator, stream: bool
+) -> None:
+    emu = make_emulator(conversations=1, token_delay_ms=1)
+    answered, left, threaded = prompts_where("function", 3)
+    results = orjson.dumps({"lookup_order": {"status": "shipped"}}).decode().replace('"', '""')
+    text = (
+        "id,thread,prompt,agent_id,function_results\n"
+        f'answered,,{answered},{AGENT},"{results}"\n'
+        f"left,,{left},{AGENT},\n"
+        f't1,t,{threaded},{AGENT},"{results}"\n'
+        "t2,t,And when will it arrive?,,\n"
+    )
+    summary = replay(tmp_path, data_dir, emu, text, stream=stream)
+    assert (summary.ok, summary.errors) == (4, 0)
+    rows = results_by_key(data_dir)
+    shipped = reply_text('{"status":"shipped"}')
+    for row_id in ("answered#0", "t1#0"):
+        row = rows[row_id]
+        assert (row["finish"], row["output_text"]) == ("message", shipped)
+        (call,) = orjson.loads(row["function_calls"])
+        assert call["name"] == "lookup_order" and call["tool_call_id"]
+        assert orjson.loads(call["arguments"])["verbose"] is True
+        types = [entry["type"] for entry in orjson.loads(row["outputs"])]
+        assert types == ["function.call", "message.output"]
+        results_sent = [
+            e for e in emu.store.history(row["conversation_id"]) if e["type"] == "function.result"
+        ]
+        assert [e["tool_call_id"] for e in results_sent] == [call["tool_call_id"]]
+        assert results_sent[0]["result"] == '{"status":"shipped"}'
+    row = rows["left#0"]
+    assert (row["finish"], row["output_text"]) == ("function_call", "")
+    assert [c["name"] for c in orjson.loads(row["function_calls"])] == ["lookup_order"]
+    assert rows["t2#0"]["conversation_id"] == rows["t1#0"]["conversation_id"]
+    assert rows["t2#0"]["output_text"] == reply_text("And when will it arrive?")
+    # One start per row; one append per function round and per later thread turn.
+    assert set(starts_per_row(emu).values()) == {1} and len(starts_per_row(emu)) == 3
+    appends = Counter(cid for (op, cid) in emu.store.turns_created.elements() if op == "append")
+    assert appends == {rows["answered#0"]["conversation_id"]: 1, rows["t1#0"]["conversation_id"]: 2}
+
+
+def test_a_function_without_a_result_in_the_csv_fails_its_row(
+    tmp_path: Path, data_dir: Path, make_emulator: MakeEmulator
+) -> None:
+    emu = make_emulator(conversations=1)
+    (prompt,) = prompts_where("function", 1)
+    text = f'prompt,agent_id,function_results\n{prompt},{AGENT},"{{""other"": 1}}"\n'
+    summary = replay(tmp_path, data_dir, emu, text, stream=False)
+    assert (summary.ok, summary.errors) == (0, 1)
+    (row,) = results_by_key(data_dir).values()
+    assert row["error"] == "function_results has no result for function 'lookup_order'"
+    assert row["finish"] == "function_call"
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_answers_that_fail_after_their_turn_was_stored_are_recovered_not_resent(
+    tmp_path: Path, data_dir: Path, make_emulator: MakeEmulator, stream: bool
+) -> None:
+    emu = make_emulator(conversations=1, seed=5, fault_after_commit_rate=1.0)
+    existing = emu.store.conversations_newest_first()[0]["id"]
+    text = (
+        "id,thread,prompt,model,conversation_id\n"
+        + "".join(f"s{n},,Loose question {n},{MODEL},\n" for n in range(6))
+        + f"t1,t,Thread start,{MODEL},\n"
+        + "t2,t,Thread follow-up,,\n"
+        + f"a,,Append to an old one,,{existing}\n"
+    )
+    summary = replay(tmp_path, data_dir, emu, text, stream=stream, recover_timeout=30.0)
+    assert (summary.ok, summary.errors, summary.recovered) == (9, 0, 9)
+    rows = results_by_key(data_dir)
+    assert all(row["output_text"] == reply_text(row["prompt"]) for row in rows.values())
+    assert set(emu.store.turns_created.values()) == {1}
+    assert len(emu.store.turns_created) == 9
+    assert set(starts_per_row(emu).values()) == {1}
+    inputs = [e for e in emu.store.history(existing) if e["type"] == "message.input"]
+    assert [e["content"] for e in inputs].count("Append to an old one") == 1
+
+
+def test_streams_cut_during_slow_generation_are_polled_until_the_turn_lands(
+    tmp_path: Path, data_dir: Path, make_emulator: MakeEmulator
+) -> None:
+    emu = make_emulator(conversations=1, stream_cut_rate=1.0, generation_ms=600)
+    text = "id,thread,prompt,model\n" + "".join(
+        f"r{n},{'t' if n < 2 else ''},Slow question {n},{MODEL if n != 1 else ''}\n"
+        for n in range(5)
+    )
+    summary = replay(tmp_path, data_dir, emu, text, recover_timeout=30.0)
+    assert (summary.ok, summary.errors, summary.recovered) == (5, 0, 5)
+    rows = results_by_key(data_dir)
+    assert all(row["output_text"] == reply_text(row["prompt"]) for row in rows.values())
+    assert {row["attempts"] for row in rows.values()} == {1}
+    assert set(emu.store.turns_created.values()) == {1} and len(emu.store.turns_created) == 5
+
+
+def test_without_the_tag_an_ambiguous_start_fails_its_row_instead_of_being_resent(
+    tmp_path: Path, data_dir: Path, make_emulator: MakeEmulator
+) -> None:
+    emu = make_emulator(conversations=1, fault_after_commit_rate=1.0)
+    text = f"id,prompt,model\nonly,Hello there,{MODEL}\n"
+    summary = replay(tmp_path, data_dir, emu, text, stream=False, tag=False, recover_timeout=0.5)
+    assert (summary.ok, summary.errors) == (0, 1)
+    (row,) = results_by_key(data_dir).values()
+    assert "so it was not resent (--no-tag)" in row["error"]
+    assert emu.store.request_counts["start"] == 1
+    assert [turn.metadata for turn in emu.store.committed_turns] == [None]
+
+
+def test_the_whole_response_is_kept_usage_outputs_and_the_last_agent(
+    tmp_path: Path, data_dir: Path, make_emulator: MakeEmulator
+) -> None:
+    emu = make_emulator(conversations=1, token_delay_ms=1)
+    (searched,) = prompts_where("tool", 1)
+    (handed,) = prompts_where("handoff", 1)
+    text = f"id,prompt,agent_id\nsearch,{searched},{AGENT}\nhandoff,{handed},{AGENT}\n"
+    for stream in (True, False):
+        replay(tmp_path, data_dir, emu, text, stream=stream, run_id=f"run-{stream}")
+        con = open_warehouse(data_dir, read_only=True)
+        try:
+            picked = con.execute(
+                "SELECT row_id, usage, outputs, last_agent_id FROM replay_results "
+                "WHERE run_id = ? ORDER BY row_id",
+                [f"run-{stream}"],
+            ).fetchall()
+        finally:
+            con.close()
+        (handoff_row, search_row) = picked
+        usage = orjson.loads(search_row[1])
+        assert usage["connectors"] == {"web_search": 1} and usage["connector_tokens"] > 0
+        outputs = orjson.loads(search_row[2])
+        assert [entry["type"] for entry in outputs] == ["tool.execution", "message.output"]
+        assert outputs[0]["name"] == "web_search" and outputs[0]["info"]
+        handoff_outputs = orjson.loads(handoff_row[2])
+        assert [entry["type"] for entry in handoff_outputs] == ["agent.handoff", "message.output"]
+        assert handoff_row[3] == handoff_outputs[0]["next_agent_id"] != AGENT

@@ -61,6 +61,7 @@ def result(row_number: int, status: str = "ok", **values: object) -> dict[str, o
         "agent_id": None,
         "thread": None,
         "extra": "{}",
+        "variant": "",
     }
     row.update(values)
     return row
@@ -114,6 +115,7 @@ def known_events() -> list[dict[str, object]]:
             "received_at": T0,
             "elapsed_ms": float(seq),
             "data": "{}",
+            "variant": "",
         }
         for seq, event_type in enumerate(types)
     ]

@@ -9,7 +9,7 @@ from transform.prompts import PromptRow
 from transform.replay import ReplayItem, TurnOutcome, event_table, result_table
 from transform.replay_outputs import (
     AssistantOutput,
-    recovered_output,
+    history_turn,
     response_output,
     summarize_stream,
 )
@@ -81,9 +81,17 @@ def test_a_stream_is_assembled_per_entry_with_chunks_and_usage() -> None:
     ]
     summary = summarize_stream(events)
     assert summary.conversation_id == "conv_9"
-    assert summary.output == AssistantOutput(
-        "Hello\n\nBye", "msg_2", {"prompt_tokens": 3, "total_tokens": 5}
+    output = summary.output
+    assert (output.text, output.entry_id, output.usage) == (
+        "Hello\n\nBye",
+        "msg_2",
+        {"prompt_tokens": 3, "total_tokens": 5},
     )
+    assert [entry["type"] for entry in output.entries] == [
+        "tool.execution",
+        "message.output",
+        "message.output",
+    ]
     assert (summary.done, summary.error, summary.ttft_ms) == (True, None, 7.5)
 
 
@@ -105,7 +113,9 @@ def test_a_response_and_a_history_give_the_same_output() -> None:
         {"type": "message.output", "id": "msg_2", "content": [{"type": "text", "text": "A"}]},
     ]
     response = {"conversation_id": "conv_1", "outputs": outputs, "usage": {"total_tokens": 4}}
-    assert response_output(response) == AssistantOutput("A", "msg_2", {"total_tokens": 4})
+    assert response_output(response) == AssistantOutput(
+        "A", "msg_2", {"total_tokens": 4}, tuple(outputs)
+    )
     history = {
         "entries": [
             {"type": "message.input", "id": "msg_0", "content": "Q"},
@@ -114,10 +124,11 @@ def test_a_response_and_a_history_give_the_same_output() -> None:
             *outputs,
         ]
     }
-    assert recovered_output(history, "Q") == AssistantOutput("A", "msg_2", {})
-    assert recovered_output(history, "never asked") is None
-    unanswered = {"entries": [{"type": "message.input", "id": "msg_0", "content": "Q"}]}
-    assert recovered_output(unanswered, "Q") is None
+    assert history_turn(history) == AssistantOutput("A", "msg_2", {}, tuple(outputs))
+    assert history_turn(history, known_entries=2) == AssistantOutput(
+        "A", "msg_2", {}, tuple(outputs)
+    )
+    assert history_turn(history, known_entries=5) is None
 
 
 def test_result_and_event_rows_follow_the_schemas() -> None:
@@ -173,6 +184,12 @@ def test_result_and_event_rows_follow_the_schemas() -> None:
         "agent_id": None,
         "thread": "t",
         "extra": '{"team":"eval"}',
+        "finish": None,
+        "function_calls": "[]",
+        "outputs": "[]",
+        "usage": '{"prompt_tokens":1,"completion_tokens":2}',
+        "last_agent_id": None,
+        "variant": "",
     }
     events = event_table("run", items)
     assert events.schema == REPLAY_EVENTS

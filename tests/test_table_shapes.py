@@ -9,6 +9,7 @@ import pyarrow as pa
 import pytest
 
 from load.warehouse import open_warehouse
+from transform.check_schemas import JUDGE_CACHE, REPLAY_CHECKS, REPLAY_ROW_CHECKS
 from transform.replay_schemas import REPLAY_EVENTS, REPLAY_RESULTS, REPLAY_RUNS
 from transform.schemas import (
     CONTENT_CHUNKS,
@@ -28,6 +29,9 @@ TABLES = {
     "replay_runs": REPLAY_RUNS,
     "replay_results": REPLAY_RESULTS,
     "replay_events": REPLAY_EVENTS,
+    "replay_checks": REPLAY_CHECKS,
+    "replay_row_checks": REPLAY_ROW_CHECKS,
+    "judge_cache": JUDGE_CACHE,
 }
 
 

@@ -23,7 +23,14 @@ def test_listed_conversations_rows_are_exact() -> None:
     rows = table.to_pylist()
     for row, item in zip(rows, items, strict=True):
         assert orjson.loads(row.pop("raw")) == item
-    common = {"first_export_run": "run-7", "last_export_run": "run-7"}
+    common = {
+        "first_export_run": "run-7",
+        "last_export_run": "run-7",
+        "agent_version": None,
+        "guardrails": None,
+        "deleted_at": None,
+        "deleted_in_run": None,
+    }
     assert rows == [
         {
             "id": "conv_00000000000000000000000000000002",
@@ -39,6 +46,8 @@ def test_listed_conversations_rows_are_exact() -> None:
             "created_at": _at("2026-11-25T09:00:00"),
             "updated_at": _at("2026-11-25T09:05:30.25"),
             **common,
+            "agent_version": "3",
+            "guardrails": '[{"block_on_error":false}]',
         },
         {
             "id": "conv_00000000000000000000000000000001",
@@ -83,3 +92,16 @@ def test_no_conversations_give_an_empty_table() -> None:
     table = flatten_conversations([], "run-7")
     assert table.num_rows == 0
     assert table.schema == CONVERSATIONS
+
+
+def test_agent_version_and_guardrails_get_typed_columns() -> None:
+    guardrails = [{"block_on_error": True, "moderation_llm_v1": {"custom_category_thresholds": {}}}]
+    items = [
+        {"id": "conv_a", "agent_id": "ag_1", "agent_version": 3},
+        {"id": "conv_b", "agent_id": "ag_1", "agent_version": "7"},
+        {"id": "conv_c", "model": "m", "guardrails": guardrails},
+    ]
+    rows = flatten_conversations(items, "run-7").to_pylist()
+    assert [r["agent_version"] for r in rows] == ["3", "7", None]
+    assert [r["guardrails"] for r in rows] == [None, None, orjson.dumps(guardrails).decode()]
+    assert {(r["deleted_at"], r["deleted_in_run"]) for r in rows} == {(None, None)}

@@ -154,6 +154,7 @@ def test_agent_history_rows_are_exact() -> None:
             tool_call_id="Zz9Yy8Xx7",
             name="lookup_order",
             arguments='{"order":1234,"verbose":true}',
+            confirmation_status="allowed",
         ),
         _entry_row(
             AGENT_CONV,

@@ -176,6 +176,7 @@ def _replay_result(
         "model": model,
         "agent_id": agent_id,
         "extra": "{}",
+        "variant": "",
     }
 
 

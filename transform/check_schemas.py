@@ -20,3 +20,27 @@ REPLAY_CHECKS = pa.schema(
         pa.field("graded_at", TIMESTAMP),
     ]
 )
+
+# The checks a run's verdicts were graded with, a row each: the check cells as JSON (re-parsed
+# with transform.checks, so `grade RUN_ID` needs no CSV), and the threshold the view honours.
+REPLAY_ROW_CHECKS = pa.schema(
+    [
+        pa.field("run_id", pa.string(), nullable=False),
+        pa.field("row_id", pa.string(), nullable=False),
+        pa.field("threshold", pa.float64(), nullable=False),
+        pa.field("description", pa.string()),
+        pa.field("cells", pa.string(), nullable=False),
+    ]
+)
+
+# A judge's verdict on one (judge model, rubric, output), keyed by transform.judge's cache key.
+JUDGE_CACHE = pa.schema(
+    [
+        pa.field("cache_key", pa.string(), nullable=False),
+        pa.field("judge_model", pa.string(), nullable=False),
+        pa.field("pass", pa.bool_(), nullable=False),
+        pa.field("score", pa.float64(), nullable=False),
+        pa.field("reason", pa.string(), nullable=False),
+        pa.field("judged_at", TIMESTAMP, nullable=False),
+    ]
+)

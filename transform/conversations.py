@@ -6,10 +6,10 @@ from typing import Any
 import pyarrow as pa
 
 from transform.columns import json_column, string_column, timestamp_column
-from transform.schemas import CONVERSATIONS
+from transform.schemas import CONVERSATIONS, TIMESTAMP
 
-_PLAIN_FIELDS = ("model", "agent_id", "name", "description", "instructions")
-_JSON_FIELDS = ("tools", "completion_args", "metadata")
+_PLAIN_FIELDS = ("model", "agent_id", "name", "description", "instructions", "agent_version")
+_JSON_FIELDS = ("tools", "completion_args", "metadata", "guardrails")
 
 
 def conversation_kind(conversation: dict[str, Any]) -> str | None:
@@ -22,7 +22,10 @@ def conversation_kind(conversation: dict[str, Any]) -> str | None:
 
 
 def flatten_conversations(items: Sequence[dict[str, Any]], run_id: str) -> pa.Table:
-    """One row per conversation, first and last exported by ``run_id`` (the merge keeps first)."""
+    """One row per conversation, first and last exported by ``run_id`` (the merge keeps first).
+
+    A listed or fetched conversation exists: its deleted_at and deleted_in_run are null.
+    """
     for index, item in enumerate(items):
         if item.__class__ is not dict or not isinstance(item.get("id"), str):
             raise ValueError(f"conversation {index} of the batch has no string id: {item!r:.80}")
@@ -35,6 +38,8 @@ def flatten_conversations(items: Sequence[dict[str, Any]], run_id: str) -> pa.Ta
         "raw": json_column(items),
         "first_export_run": run_column,
         "last_export_run": run_column,
+        "deleted_at": pa.nulls(len(items), TIMESTAMP),
+        "deleted_in_run": pa.nulls(len(items), pa.string()),
     }
     for field in _PLAIN_FIELDS:
         columns[field] = string_column([item.get(field) for item in items])

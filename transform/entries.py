@@ -26,6 +26,7 @@ _PLAIN_ENTRY_FIELDS = (
     "previous_agent_name",
     "next_agent_id",
     "next_agent_name",
+    "confirmation_status",
 )
 _PLAIN_CHUNK_FIELDS = ("tool", "title", "file_id", "file_name", "file_type", "document_name")
 

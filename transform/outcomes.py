@@ -61,8 +61,17 @@ def repeat_summary(rows: pl.DataFrame) -> pl.DataFrame:
 
 def run_pass_rates(rows: pl.DataFrame) -> pl.DataFrame:
     """Per run: results graded, passed, failed, pending and pass_rate (of decided results)."""
+    return _pass_rates(rows, ("run_id",))
+
+
+def variant_pass_rates(rows: pl.DataFrame) -> pl.DataFrame:
+    """Per (run_id, variant): the same counts and pass_rate, for matrix runs."""
+    return _pass_rates(rows, ("run_id", "variant"))
+
+
+def _pass_rates(rows: pl.DataFrame, keys: tuple[str, ...]) -> pl.DataFrame:
     return (
-        rows.group_by("run_id")
+        rows.group_by(keys)
         .agg(
             results=pl.len().cast(pl.Int64),
             passed=pl.col("pass").sum().cast(pl.Int64),
@@ -70,7 +79,7 @@ def run_pass_rates(rows: pl.DataFrame) -> pl.DataFrame:
             pending=pl.col("pass").null_count().cast(pl.Int64),
         )
         .with_columns(pass_rate=_rate())
-        .sort("run_id")
+        .sort(keys)
     )
 
 

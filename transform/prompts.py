@@ -14,6 +14,7 @@ import orjson
 
 from transform.cells import shown as _shown
 from transform.checks import RowChecks, is_eval_column, parse_row_checks
+from transform.request_columns import REQUEST_COLUMNS, RequestColumns, parse_request_columns
 
 KNOWN_COLUMNS = (
     "id",
@@ -31,6 +32,7 @@ KNOWN_COLUMNS = (
     "thread",
     "conversation_id",
     "from_entry_id",
+    *REQUEST_COLUMNS,
 )
 FLOAT_ARGS = ("temperature", "top_p")
 INT_ARGS = ("max_tokens", "random_seed")
@@ -66,12 +68,19 @@ class PromptRow:
     name: str | None = None
     description: str | None = None
     metadata: dict[str, Any] | None = None
-    completion_args: dict[str, float | int] = field(default_factory=dict)
+    completion_args: dict[str, Any] = field(default_factory=dict)
     thread: str | None = None
     conversation_id: str | None = None
     from_entry_id: str | None = None
     extra: dict[str, str] = field(default_factory=dict)
     checks: RowChecks = field(default_factory=RowChecks)
+    request: RequestColumns = field(default_factory=RequestColumns)
+    variant: str = ""  # the model or agent a matrix run sends this copy of the row to
+
+    @property
+    def send_key(self) -> str:
+        """The row as its sends are journaled and tagged: its id, with its matrix variant."""
+        return f"{self.row_id}@{self.variant}" if self.variant else self.row_id
 
 
 @dataclass(frozen=True)
@@ -168,7 +177,7 @@ def _header_errors(source: str, header: list[str]) -> list[str]:
             errors.append(f"{source}: header, column {position}: the column has no name")
         elif header.index(column) != position - 1:
             errors.append(f"{source}: header, column {column}: the column appears twice")
-    if "prompt" not in header:
+    if "prompt" not in header and "inputs" not in header:
         errors.append(f"{source}: header, column prompt: the required column is missing")
     return errors
 
@@ -197,8 +206,11 @@ def _parse_row(
         stripped = cells.get(column, "").strip()
         return stripped or None
 
-    prompt = cells["prompt"]
-    if not prompt.strip():
+    prompt = cells.get("prompt", "")
+    if value("inputs") is not None:
+        if prompt.strip():
+            located.fail("inputs", "a row takes prompt or inputs, not both")
+    elif not prompt.strip():
         located.fail("prompt", "the prompt is empty")
     thread = value("thread")
     conversation_id = value("conversation_id")
@@ -230,7 +242,12 @@ def _parse_row(
         if value("metadata") and (later_turn or not from_entry_id):
             located.fail("metadata", "only a row that starts or restarts a conversation can set it")
     metadata = _parse_metadata(located, value("metadata"))
-    completion_args = _parse_completion_args(located, cells)
+    request = parse_request_columns(
+        cells, located.fail, starts, restarts=bool(from_entry_id) and not later_turn
+    )
+    completion_args = _merged_args(
+        located, request.completion_args or {}, _parse_completion_args(located, cells)
+    )
     checks = parse_row_checks(cells, located.fail)
     if thread is not None:
         thread_started.add(thread)
@@ -239,7 +256,7 @@ def _parse_row(
     return PromptRow(
         row_number=located.row,
         row_id=value("id") or str(located.row),
-        prompt=prompt,
+        prompt=prompt if request.inputs is None else orjson.dumps(request.inputs).decode(),
         model=model,
         agent_id=agent_id,
         instructions=value("instructions"),
@@ -252,6 +269,7 @@ def _parse_row(
         from_entry_id=from_entry_id,
         extra={k: v for k, v in cells.items() if k not in KNOWN_COLUMNS and not is_eval_column(k)},
         checks=checks,
+        request=request,
     )
 
 
@@ -305,6 +323,15 @@ def _put_in_range(
         args[column] = number
     else:
         located.fail(column, f"{_shown(raw)} is outside the API's range {low} to {high}")
+
+
+def _merged_args(
+    located: _Located, from_json: dict[str, Any], from_columns: dict[str, float | int]
+) -> dict[str, Any]:
+    """The completion_args column with the scalar columns added; one key set twice is an error."""
+    for key in from_json.keys() & from_columns.keys():
+        located.fail(key, f"{key} is also set in completion_args: set it in one place")
+    return {**from_json, **from_columns}
 
 
 def _capped(errors: list[str]) -> list[str]:

@@ -121,6 +121,12 @@ def result_table(run_id: str, stream: bool, items: Sequence[ReplayItem]) -> pa.T
                 "agent_id": row.agent_id,
                 "thread": row.thread,
                 "extra": orjson.dumps(row.extra).decode(),
+                "finish": outcome.output.finish,
+                "function_calls": orjson.dumps(outcome.output.function_calls).decode(),
+                "outputs": orjson.dumps(outcome.output.entries).decode(),
+                "usage": orjson.dumps(usage).decode(),
+                "last_agent_id": outcome.output.agent_id,
+                "variant": row.variant,
             }
         )
     return pa.Table.from_pylist(rows, schema=REPLAY_RESULTS)
@@ -144,6 +150,7 @@ def event_table(run_id: str, items: Sequence[ReplayItem]) -> pa.Table:
         "received_at": [event.received_at for event in events],
         "elapsed_ms": [event.elapsed_ms for event in events],
         "data": [_json_text(event.raw) for event in events],
+        "variant": [item.row.variant for item, count in counts for _ in range(count)],
     }
     return pa.Table.from_pydict(columns, schema=REPLAY_EVENTS)
 

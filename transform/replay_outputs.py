@@ -31,13 +31,68 @@ class StreamEvent(Protocol):
     def elapsed_ms(self) -> float: ...
 
 
+INPUT_TYPES = ("message.input", "function.result")
+# Stream event type -> the entry type its events build (by the entry `id` they carry).
+ENTRY_OF_EVENT = {
+    "message.output.delta": "message.output",
+    "function.call.delta": "function.call",
+    "tool.execution.started": "tool.execution",
+    "tool.execution.delta": "tool.execution",
+    "tool.execution.done": "tool.execution",
+    "agent.handoff.started": "agent.handoff",
+    "agent.handoff.done": "agent.handoff",
+}
+EVENT_ONLY_KEYS = ("type", "content", "arguments", "content_index", "output_index")
+FINISH_MESSAGE, FINISH_FUNCTION_CALL = "message", "function_call"
+
+
 @dataclass(frozen=True)
 class AssistantOutput:
-    """The assistant's answer to one turn: its text, the last message entry id, and usage."""
+    """The assistant's answer to one turn (or a row's turns): its text, the last message entry
+    id, usage, and every output entry (messages, tool executions, function calls, handoffs)."""
 
     text: str
     entry_id: str | None
     usage: dict[str, Any] = field(default_factory=dict)
+    entries: tuple[dict[str, Any], ...] = ()
+
+    @property
+    def function_calls(self) -> list[dict[str, Any]]:
+        """Every function call of the output: name, arguments and tool_call_id."""
+        return [
+            {key: entry.get(key) for key in ("name", "arguments", "tool_call_id")}
+            for entry in self.entries
+            if entry.get("type") == "function.call"
+        ]
+
+    @property
+    def finish(self) -> str | None:
+        """How the output ends: `message`, `function_call` (the client must answer), or the
+        type of whatever entry came last; None when there is no output."""
+        if not self.entries:
+            return None
+        last = self.entries[-1].get("type", "message.output")
+        return {"message.output": FINISH_MESSAGE, "function.call": FINISH_FUNCTION_CALL}.get(
+            last, last
+        )
+
+    @property
+    def agent_id(self) -> str | None:
+        """The agent that answered last (after a handoff, the agent handed to)."""
+        agent = None
+        for entry in self.entries:
+            agent = entry.get("next_agent_id") or entry.get("agent_id") or agent
+        return agent
+
+    def then(self, later: "AssistantOutput") -> "AssistantOutput":
+        """This output followed by a later turn's (a function-call round): the later text is
+        the answer, entries accumulate, usage adds up."""
+        return AssistantOutput(
+            later.text,
+            later.entry_id,
+            merged_usage(self.usage, later.usage),
+            (*self.entries, *later.entries),
+        )
 
 
 @dataclass(frozen=True)
@@ -63,29 +118,70 @@ def content_text(content: Any) -> str:
 
 
 def summarize_stream(events: Sequence[StreamEvent]) -> StreamSummary:
-    """Assemble the streamed output per message entry and note how (and whether) it ended."""
+    """Assemble the streamed output per entry and note how (and whether) it ended."""
     conversation_id = None
-    texts: dict[str, list[str]] = {}
+    entries: dict[str, dict[str, Any]] = {}
     usage: dict[str, Any] = {}
     done, error, ttft_ms = False, None, None
     for event in events:
         data = event.data
         if event.type == "conversation.response.started":
             conversation_id = data.get("conversation_id") or conversation_id
-        elif event.type == "message.output.delta":
-            if ttft_ms is None:
+        elif event.type in ENTRY_OF_EVENT:
+            if ttft_ms is None and event.type == "message.output.delta":
                 ttft_ms = event.elapsed_ms
-            texts.setdefault(str(data.get("id")), []).append(content_text(data.get("content")))
+            entry = entries.setdefault(str(data.get("id")), {"type": ENTRY_OF_EVENT[event.type]})
+            _add_event(entry, data)
         elif event.type == "conversation.response.done":
             done, usage = True, data.get("usage") or {}
         elif event.type == "conversation.response.error":
             error = f"conversation.response.error {data.get('code')}: {data.get('message')}"
-    output = AssistantOutput(
-        text=OUTPUT_SEPARATOR.join("".join(parts) for parts in texts.values()),
-        entry_id=next(reversed(texts), None),
-        usage=usage,
-    )
+    output = _output_of_entries([_finished(entry) for entry in entries.values()], usage)
     return StreamSummary(conversation_id, output, done, error, ttft_ms)
+
+
+def _add_event(entry: dict[str, Any], data: dict[str, Any]) -> None:
+    """Fold one event into the entry it builds: arguments and content pieces are appended."""
+    entry.update({k: v for k, v in data.items() if k not in EVENT_ONLY_KEYS})
+    if isinstance(data.get("arguments"), str):
+        entry["arguments"] = entry.get("arguments", "") + data["arguments"]
+    if "content" in data:
+        chunks = entry.setdefault("content", {})
+        piece = data["content"]
+        piece = {"type": "text", "text": piece} if isinstance(piece, str) else piece
+        index = data.get("content_index", 0)
+        if index in chunks:
+            chunks[index] = _joined_chunk(chunks[index], piece)
+        else:
+            chunks[index] = dict(piece) if isinstance(piece, dict) else piece
+
+
+def _joined_chunk(chunk: Any, piece: Any) -> Any:
+    """Two streamed pieces of one content chunk as one: text, or thinking parts, end to end."""
+    if not isinstance(chunk, dict) or not isinstance(piece, dict):
+        return chunk
+    if chunk.get("type") == "text" and piece.get("type") == "text":
+        return chunk | {"text": chunk.get("text", "") + piece.get("text", "")}
+    if chunk.get("type") == "thinking" and piece.get("type") == "thinking":
+        parts = [dict(part) for part in chunk.get("thinking") or []]
+        for part in piece.get("thinking") or []:
+            if parts and parts[-1].get("type") == part.get("type") == "text":
+                parts[-1]["text"] = parts[-1].get("text", "") + part.get("text", "")
+            else:
+                parts.append(dict(part))
+        return chunk | {"thinking": parts}
+    return chunk
+
+
+def _finished(entry: dict[str, Any]) -> dict[str, Any]:
+    """A streamed entry with its content as the API stores it: a string when it is all text."""
+    chunks = entry.get("content")
+    if not isinstance(chunks, dict):
+        return entry
+    content = [chunks[index] for index in sorted(chunks)]
+    if len(content) == 1 and isinstance(content[0], dict) and content[0].get("type") == "text":
+        return entry | {"content": content[0].get("text", "")}
+    return entry | {"content": content}
 
 
 def response_output(response: dict[str, Any]) -> AssistantOutput:
@@ -93,24 +189,39 @@ def response_output(response: dict[str, Any]) -> AssistantOutput:
     return _output_of_entries(response.get("outputs") or [], response.get("usage") or {})
 
 
-def recovered_output(history: dict[str, Any], prompt: str) -> AssistantOutput | None:
-    """The answer stored after our input (the last message.input equal to the prompt), if any."""
-    entries = history.get("entries") or []
-    ours = [
-        position
-        for position, entry in enumerate(entries)
-        if entry.get("type") == "message.input" and content_text(entry.get("content")) == prompt
-    ]
-    if not ours:
+def history_turn(history: dict[str, Any], known_entries: int = 0) -> AssistantOutput | None:
+    """The last turn stored after the first `known_entries` entries of a history: the entries
+    after its last input (None when no answer was added: the turn has not landed)."""
+    entries = (history.get("entries") or [])[known_entries:]
+    if not entries:
         return None
-    output = _output_of_entries(entries[ours[-1] + 1 :], {})
-    return output if output.entry_id is not None else None
+    inputs = [n for n, entry in enumerate(entries) if entry.get("type") in INPUT_TYPES]
+    outputs = entries[inputs[-1] + 1 :] if inputs else entries
+    return _output_of_entries(outputs, {}) if outputs else None
+
+
+def merged_usage(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
+    """Two usage objects added up: numbers summed, nested counts (`connectors`) merged."""
+    merged = dict(first)
+    for key, value in second.items():
+        mine = merged.get(key)
+        if isinstance(value, bool) or value is None:
+            merged[key] = value if mine is None else mine
+        elif isinstance(value, int | float) and isinstance(mine, int | float):
+            merged[key] = mine + value
+        elif isinstance(value, dict) and isinstance(mine, dict):
+            merged[key] = merged_usage(mine, value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def _output_of_entries(entries: Iterable[dict[str, Any]], usage: dict[str, Any]) -> AssistantOutput:
-    messages = [e for e in entries if e.get("type", "message.output") == "message.output"]
+    kept = tuple(entries)
+    messages = [e for e in kept if e.get("type", "message.output") == "message.output"]
     return AssistantOutput(
         text=OUTPUT_SEPARATOR.join(content_text(m.get("content")) for m in messages),
         entry_id=messages[-1].get("id") if messages else None,
         usage=usage,
+        entries=kept,
     )

@@ -50,6 +50,12 @@ REPLAY_RESULTS = pa.schema(
         pa.field("agent_id", pa.string()),
         pa.field("thread", pa.string()),
         pa.field("extra", pa.string(), nullable=False),
+        pa.field("finish", pa.string()),
+        pa.field("function_calls", pa.string()),
+        pa.field("outputs", pa.string()),
+        pa.field("usage", pa.string()),
+        pa.field("last_agent_id", pa.string()),
+        pa.field("variant", pa.string(), nullable=False),
     ]
 )
 
@@ -64,5 +70,6 @@ REPLAY_EVENTS = pa.schema(
         pa.field("received_at", TIMESTAMP, nullable=False),
         pa.field("elapsed_ms", pa.float64(), nullable=False),
         pa.field("data", pa.string(), nullable=False),
+        pa.field("variant", pa.string(), nullable=False),
     ]
 )

@@ -25,6 +25,10 @@ CONVERSATIONS = pa.schema(
         pa.field("raw", pa.string(), nullable=False),
         pa.field("first_export_run", pa.string(), nullable=False),
         pa.field("last_export_run", pa.string(), nullable=False),
+        pa.field("agent_version", pa.string()),
+        pa.field("guardrails", pa.string()),
+        pa.field("deleted_at", TIMESTAMP),
+        pa.field("deleted_in_run", pa.string()),
     ]
 )
 
@@ -53,6 +57,7 @@ ENTRIES = pa.schema(
         pa.field("next_agent_name", pa.string()),
         pa.field("raw", pa.string(), nullable=False),
         pa.field("export_run", pa.string(), nullable=False),
+        pa.field("confirmation_status", pa.string()),
     ]
 )
 
@@ -95,6 +100,8 @@ EXPORT_RUNS = pa.schema(
         pa.field("retries", pa.int64()),
         pa.field("duration_s", pa.float64()),
         pa.field("base_url", pa.string()),
+        pa.field("marked_deleted", pa.int64()),
+        pa.field("purged", pa.int64()),
         pa.field("rate_limited", pa.int64()),
         pa.field("pace_rps", pa.float64()),
     ]

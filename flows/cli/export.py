@@ -47,6 +47,13 @@ MaxFailures = Annotated[
     int,
     typer.Option(min=0, help="Fail the run when more conversations than this cannot be fetched."),
 ]
+PurgeDeleted = Annotated[
+    bool,
+    typer.Option(
+        "--purge-deleted",
+        help="Remove the conversations marked deleted from DuckDB and the Parquet parts.",
+    ),
+]
 
 stderr = Console(stderr=True)
 
@@ -73,6 +80,7 @@ def export_command(
     page_size: PageSize = 100,
     max_failures: MaxFailures = 0,
     progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
+    purge_deleted: PurgeDeleted = False,
     timeout: Timeout = 120.0,
     stream_idle_timeout: StreamIdleTimeout = 300.0,
     stream_timeout: StreamTimeout = 1800.0,
@@ -98,6 +106,7 @@ def export_command(
                     "page_size": page_size,
                     "max_failures": max_failures,
                     "show_progress": progress,
+                    "purge_deleted": purge_deleted,
                     "limits": client_limits(
                         timeout, stream_idle_timeout, stream_timeout, max_body_mb
                     ),
@@ -120,6 +129,7 @@ def schedule_command(
     rps: Rps = None,
     batch_size: BatchSize = 250,
     max_failures: MaxFailures = 0,
+    purge_deleted: PurgeDeleted = False,
     timeout: Timeout = 120.0,
     stream_idle_timeout: StreamIdleTimeout = 300.0,
     stream_timeout: StreamTimeout = 1800.0,
@@ -156,6 +166,7 @@ def schedule_command(
             "rps": rps,
             "batch_size": batch_size,
             "max_failures": max_failures,
+            "purge_deleted": purge_deleted,
             "limits": client_limits(
                 timeout, stream_idle_timeout, stream_timeout, max_body_mb
             ).model_dump(),

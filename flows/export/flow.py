@@ -136,6 +136,7 @@ async def export_conversations(
     page_size: int = 100,
     max_failures: int = 0,
     show_progress: bool = False,
+    purge_deleted: bool = False,
     limits: ClientLimits | None = None,
 ) -> ExportSummary:
     """Copy every conversation the key can see (or just ``conversation_ids``) into the warehouse.
@@ -157,6 +158,7 @@ async def export_conversations(
         max_failures=max_failures,
         show_progress=show_progress,
         base_url=settings.api.base_url,
+        purge_deleted=purge_deleted,
     )
     logger.info("export (%s) from %s into %s", options.mode, config.origin, options.data_dir)
     async with ConversationsClient(config) as client:

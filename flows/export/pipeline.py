@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Coroutine, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 from prefect import get_run_logger, task
@@ -21,11 +22,13 @@ from prefect.cache_policies import NO_CACHE
 from prefect.utilities.annotations import quote
 
 from extract.client import ConversationsClient
+from flows.export.deletions import mark_deleted, purge
 from flows.export.fetch import FetchedBatch, fetch_conversations
 from flows.export.progress import ExportProgress
 from flows.export.selection import select_for_fetch
 from flows.export.store import StoredCounts, store_fetched_batch
 from flows.export.summary import ExportSummary
+from load.deletions import ListedIds
 from load.warehouse import stored_updated_at
 from transform.wording import counted
 
@@ -45,6 +48,7 @@ class ExportOptions:
     max_failures: int
     show_progress: bool
     base_url: str
+    purge_deleted: bool = False
 
     @property
     def mode(self) -> str:
@@ -104,6 +108,7 @@ async def store_batch(
 @task(name="list-conversations", cache_policy=NO_CACHE)
 async def list_and_choose(
     pages: AsyncIterator[list[dict]],
+    listed: ListedIds,
     stored: Mapping[str, datetime],
     full: bool,
     batch_size: int,
@@ -111,10 +116,15 @@ async def list_and_choose(
     summary: ExportSummary,
     progress: ExportProgress,
 ) -> None:
-    """Page through the list, queueing batches of new or changed conversations as pages arrive."""
+    """Page through the list, queueing batches of new or changed conversations as pages arrive.
+
+    Every listed id is recorded in ``listed``, to find the stored conversations the list no
+    longer shows once the walk is complete.
+    """
     work: Work = []
     async with ending_the_queue(queue):
         async for page in pages:
+            listed.add([item["id"] for item in page])
             chosen = select_for_fetch(page, stored, full)
             summary.listed += len(page)
             summary.selected += len(chosen)
@@ -242,23 +252,42 @@ async def fetch_and_store(run: ExportRun, queue: asyncio.Queue[Work | None]) -> 
 
 
 async def export_batches(run: ExportRun) -> None:
-    """List (or take the requested ids) and fetch-and-store batches, the two overlapping."""
+    """List (or take the requested ids) and fetch-and-store batches, the two overlapping; then
+    mark what a complete listing no longer showed, and purge the deleted when asked."""
     queue: asyncio.Queue[Work | None] = asyncio.Queue(maxsize=1)
     options = run.options
-    if options.conversation_ids:
-        producer = queue_requested(
-            options.conversation_ids, options.batch_size, queue, run.summary, run.progress
-        )
-    else:
-        producer = list_and_choose(
-            quote(first_page_then_rest(run.pages, run.first_page)),
-            quote(stored_updated_at(run.warehouse)),
-            options.full,
-            options.batch_size,
-            quote(queue),
-            quote(run.summary),
-            quote(run.progress),
-        )
+    listed = None if options.conversation_ids else ListedIds(run.warehouse)
+    try:
+        if listed is None:
+            producer = queue_requested(
+                options.conversation_ids, options.batch_size, queue, run.summary, run.progress
+            )
+        else:
+            producer = list_and_choose(
+                quote(first_page_then_rest(run.pages, run.first_page)),
+                quote(listed),
+                quote(stored_updated_at(run.warehouse)),
+                options.full,
+                options.batch_size,
+                quote(queue),
+                quote(run.summary),
+                quote(run.progress),
+            )
+        await produce_and_consume(run, queue, producer)
+        if listed is not None:
+            counts = await mark_deleted(quote(run.client), quote(listed), run.summary.run_id)
+            run.summary.marked_deleted = counts.marked
+    finally:
+        if listed is not None:
+            listed.close()
+    if options.purge_deleted:
+        run.summary.purged = await purge(quote(run.warehouse), options.data_dir)
+
+
+async def produce_and_consume(
+    run: ExportRun, queue: asyncio.Queue[Work | None], producer: Coroutine[Any, Any, None]
+) -> None:
+    """Run the producer of batches beside fetch-and-store; its error, if any, is raised last."""
     listing = asyncio.create_task(producer)
     try:
         await fetch_and_store(run, queue)

@@ -12,7 +12,12 @@ from flows.progress import numbers_table
 
 @dataclass
 class ExportSummary:
-    """Counts and timings of one export run; fetch_started/finished exclude Prefect's start-up."""
+    """Counts and timings of one export run; fetch_started/finished exclude Prefect's start-up.
+
+    ``deleted``: listed conversations that answered 404 when fetched (deleted while the run
+    ran); ``marked_deleted``: stored conversations this run found gone from the API (marked in
+    conversations.deleted_at); ``purged``: deleted conversations removed by --purge-deleted.
+    """
 
     run_id: str
     started_at: datetime
@@ -22,6 +27,8 @@ class ExportSummary:
     fetched: int = 0
     failed: int = 0
     deleted: int = 0
+    marked_deleted: int = 0
+    purged: int = 0
     entries_written: int = 0
     messages_written: int = 0
     requests: int = 0
@@ -56,7 +63,9 @@ class ExportSummary:
             ("fetched", f"{self.fetched:,}"),
             ("unchanged", f"{self.unchanged:,}"),
             ("failed", f"{self.failed:,}"),
-            ("deleted", f"{self.deleted:,}"),
+            ("deleted while running", f"{self.deleted:,}"),
+            ("marked deleted", f"{self.marked_deleted:,}"),
+            ("purged", f"{self.purged:,}"),
             ("entries written", f"{self.entries_written:,}"),
             ("messages written", f"{self.messages_written:,}"),
             ("requests", f"{self.requests:,}"),

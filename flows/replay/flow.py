@@ -8,7 +8,7 @@ most the rows in flight and a rerun with the same run id picks up where the last
 
 import asyncio
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,13 +21,17 @@ from prefect.cache_policies import NO_CACHE
 from extract.client import ConversationsClient
 from extract.urls import redacted_url
 from flows import signals
+from flows.evals.grade import Judge, grade_run
+from flows.evals.prices import read_prices
 from flows.gc_tuning import rare_full_collections
+from flows.replay.matrix import matrix_variants, variant_rows
 from flows.replay.progress import RunProgress
 from flows.replay.run_id import check_run_id, new_run_id
-from flows.replay.runner import TurnRunner
+from flows.replay.runner import ReplayPolicy, TurnRunner
 from flows.replay.sink import ResultSink
 from flows.replay.summary import ReplaySummary, summary_markdown
 from flows.settings import ClientLimits, load_settings
+from load.replay_journal import SendJournal
 from load.replay_merge import (
     batch_part_name,
     compact_run_parts,
@@ -71,15 +75,22 @@ async def replay_flow(
     rps: float | None = None,
     repeat: int = 1,
     stream: bool = True,
-    model: str | None = None,
-    agent_id: str | None = None,
+    model: str | list[str] | None = None,
+    agent_id: str | list[str] | None = None,
     batch_rows: int = 100,
     flush_seconds: float = 3.0,
     show_progress: bool = False,
+    tag: bool = True,
+    recover_timeout: float = 600.0,
+    max_tool_rounds: int = 8,
+    judge_model: str | None = None,
+    prices_path: str | None = None,
     limits: ClientLimits | None = None,
 ) -> ReplaySummary:
-    """Send every row of the prompt CSV (times `repeat`) and store results, events and the run.
+    """Send every row of the prompt CSV (times `repeat`) and store results, events and the run;
+    then grade the results against the rows' checks (llm-rubric too, given a `judge_model`).
 
+    Several models or agents make a matrix run: the prompt set once per variant.
     The API key comes from MISTRAL_API_KEY, never from a parameter (Prefect records those).
     """
     signals.install()
@@ -89,8 +100,15 @@ async def replay_flow(
     if repeat < 1:
         raise ValueError(f"repeat must be at least 1, got {repeat}")
     source = Path(prompts_path)
-    rows = parse_prompts(source.read_bytes(), source.name, model, agent_id)
-    sequences = group_sequences(rows)
+    data = source.read_bytes()
+    variants = matrix_variants(model, agent_id)
+    rows = parse_prompts(data, source.name, *variants[0][1:])
+    checks_by_row = {row.row_id: row.checks for row in rows}
+    sequences = {
+        variant: group_sequences(variant_rows(data, source.name, variant, row_model, row_agent))
+        for variant, row_model, row_agent in variants
+    }
+    prices = read_prices(prices_path)
     settings = load_settings(data_dir, base_url)
     if settings.api.api_key is None:
         raise ValueError(MISSING_KEY_MESSAGE)
@@ -101,9 +119,13 @@ async def replay_flow(
         "stream": stream,
         "model": model,
         "agent_id": agent_id,
+        "tag": tag,
+        "recover_timeout": recover_timeout,
+        "max_tool_rounds": max_tool_rounds,
     }
     root = settings.data_dir
     con = open_warehouse(root, limits=settings.duckdb_limits)
+    journal = SendJournal(root, run_id)
     try:
         stored = stored_results(con, run_id)
 
@@ -135,31 +157,46 @@ async def replay_flow(
                 result_table(run_id, stream, items),
                 event_table(run_id, items),
             )
+            journal.stored([(item.row.send_key, item.repeat_index) for item in items])
 
-        total = len(rows) * repeat
+        total = len(rows) * repeat * len(variants)
         config = settings.api.client_config(
             concurrency=concurrency, rps=rps, **(limits or ClientLimits()).config_fields()
         )
+        # Sends go through a client that never retries a 5xx or a lost connection by itself:
+        # such a send may have landed, and the runner looks it up before any resend.
+        send_config = replace(config, max_retries=0)
+        policy = ReplayPolicy(run_id, tag, recover_timeout, max_tool_rounds)
         # Streamed rows leave many short-lived cycles: with the default thresholds, full
         # collections rescanning every object Prefect made took 0.28 s of a 1,000-row run.
         with RunProgress(total, show_progress) as progress, rare_full_collections():
             async with (
                 ResultSink(write, batch_rows, flush_seconds, progress) as sink,
                 ConversationsClient(config) as client,
+                ConversationsClient(send_config) as poster,
                 asyncio.TaskGroup() as group,
             ):
-                runner = TurnRunner(client, stream, concurrency)
-                for repeat_index in range(repeat):
-                    for sequence in sequences:
-                        group.create_task(
-                            runner.run_sequence(sequence, repeat_index, stored, sink, progress)
-                        )
+                runner = TurnRunner(client, poster, stream, concurrency, journal, policy)
+                for variant, variant_sequences in sequences.items():
+                    done = stored.get(variant, {})
+                    for repeat_index in range(repeat):
+                        for sequence in variant_sequences:
+                            group.create_task(
+                                runner.run_sequence(sequence, repeat_index, done, sink, progress)
+                            )
         totals = run_totals(run_summary(con, run_id))
         store_replay_run(con, root, run_id, run_row(datetime.now(UTC), (totals.ok, totals.errors)))
         if stored:
             # Only a resumed run replaces rows; a first attempt's batch parts hold each row once.
             await asyncio.to_thread(compact_run_parts, con, root, run_id)
+        grading = None
+        if any(checks.checks for checks in checks_by_row.values()):
+            judge = None
+            if judge_model is not None:
+                judge = Judge(judge_model, settings.api.client_config(concurrency=concurrency))
+            grading = await grade_run(con, root, run_id, checks_by_row, judge, prices)
     finally:
+        journal.close()
         con.close()
     summary = ReplaySummary(
         **asdict(totals),
@@ -168,8 +205,9 @@ async def replay_flow(
         sent=runner.sent,
         skipped=runner.skipped,
         seconds=time.perf_counter() - clock,
-        rate_limited=client.stats.rate_limited,
-        pace_rps=client.stats.pace_rps,
+        grading=grading,
+        rate_limited=client.stats.rate_limited + poster.stats.rate_limited,
+        pace_rps=poster.stats.pace_rps or client.stats.pace_rps,
     )
     await acreate_markdown_artifact(
         markdown=summary_markdown(summary, source.name),

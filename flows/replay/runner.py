@@ -1,53 +1,119 @@
-"""Sending replay rows through the one client: start, append or restart, streamed or not.
+"""Sending replay rows: start, append or restart, streamed or not, never a turn twice.
 
-A thread's turns go in order and a failed turn fails the rest of its thread; a 409 (the
-conversation is busy elsewhere) is waited out; a cut stream is read back from the
-conversation's history before it is sent again; every failure ends as an error outcome.
+Every send is journaled (fsync'd) before it goes out. A send whose outcome is unknown (a 5xx, a
+timeout or a reset after the body went out, a cut stream) is looked up in the API until its turn
+appears or the recover timeout passes, and is resent only when it provably did not land. A 409
+means the conversation is still generating: it is waited out. A turn that ends in function
+calls is answered from the row's `function_results`, round after round, until the model
+answers in text. A thread's turns go in order; a failed turn fails the rest of its thread.
 """
 
 import asyncio
 import contextlib
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from extract.client import ConversationsClient
-from extract.errors import ApiError, ApiKeyRejected, Conflict, StreamCut, Unreachable
+from extract.errors import (
+    ApiError,
+    ApiKeyRejected,
+    Conflict,
+    OutcomeUnknown,
+    RetriesExhausted,
+    StreamCut,
+    Unreachable,
+)
 from extract.events import StreamEvent
+from flows.replay.landing import LandingFinder
 from flows.replay.progress import RunProgress
 from flows.replay.sink import ResultSink
+from load.replay_journal import JournalSend, SendJournal
 from load.replay_merge import StoredResult
 from transform.prompts import PromptRow, PromptSequence
 from transform.replay import ERROR, OK, ReplayItem, TurnOutcome
 from transform.replay_outputs import (
+    FINISH_FUNCTION_CALL,
     AssistantOutput,
-    StreamSummary,
-    recovered_output,
     response_output,
     summarize_stream,
 )
-from transform.replay_requests import APPEND, START, request_body, turn_mode
+from transform.replay_requests import (
+    APPEND,
+    START,
+    function_result_inputs,
+    request_body,
+    run_tag,
+    turn_mode,
+)
 
 # Failures every other row would meet too: the run stops at the first, with one line.
 STOPS_THE_RUN = (ApiKeyRejected, Unreachable)
 PREVIOUS_TURN_FAILED = "previous turn failed"
-STREAM_ATTEMPTS = 3
-RECOVERY_POLLS = 3
-RECOVERY_POLL_SECONDS = 0.2
-CONFLICT_WAITS = (0.25, 0.5, 1.0, 2.0)
-NO_OUTPUT = StreamSummary(None, AssistantOutput("", None), False, None, None)
+SEND_ATTEMPTS = 3
+CONFLICT_FIRST_WAIT, CONFLICT_MAX_WAIT = 0.25, 5.0
+NO_OUTPUT = AssistantOutput("", None)
+
+
+@dataclass(frozen=True)
+class ReplayPolicy:
+    """How a run guards against duplicates and answers function calls."""
+
+    run_id: str
+    tag: bool = True
+    recover_timeout: float = 600.0
+    max_tool_rounds: int = 8
+
+
+class AmbiguousSend(Exception):
+    """A send that may have landed; `conversation_id` is set when a stream named it."""
+
+    def __init__(self, reason: str, conversation_id: str | None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.conversation_id = conversation_id
+
+
+@dataclass
+class _RowTrace:
+    """What one row's sends leave behind: every event, attempts, first-token time."""
+
+    events: list[tuple[int, StreamEvent]] = field(default_factory=list)
+    attempts: int = 0
+    recovered: bool = False
+    ttft_ms: float | None = None
+
+
+@dataclass(frozen=True)
+class _Turn:
+    conversation_id: str | None
+    output: AssistantOutput
+    error: str | None = None
 
 
 class TurnRunner:
-    """Sends rows through the one client: streamed or not, recovering cut streams from history."""
+    """Sends rows through the clients: reads through `client`, sends through `poster` (a client
+    that never retries a POST blindly)."""
 
-    def __init__(self, client: ConversationsClient, stream: bool, concurrency: int) -> None:
+    def __init__(
+        self,
+        client: ConversationsClient,
+        poster: ConversationsClient,
+        stream: bool,
+        concurrency: int,
+        journal: SendJournal,
+        policy: ReplayPolicy,
+    ) -> None:
         self._client = client
+        self._poster = poster
         self._stream = stream
         self._slots = asyncio.Semaphore(concurrency)
+        self._journal = journal
+        self._policy = policy
+        self._finder = LandingFinder(client, policy.recover_timeout)
+        self._pending = journal.pending()
         # Two requests on one conversation at once get a 409: appends to a named conversation
         # (several rows, or repeats of one row) take turns.
         self._conversation_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
@@ -77,152 +143,240 @@ class TurnRunner:
             if failed:
                 outcome = _unsent(mode, source, PREVIOUS_TURN_FAILED)
             else:
-                outcome = await self.run_turn(row, mode, source)
+                outcome = await self.run_turn(row, repeat_index, mode, source)
             sink.add(ReplayItem(row, repeat_index, outcome))
             if sequence.thread is not None:
                 failed = outcome.status != OK
                 thread_conversation = outcome.conversation_id
 
-    async def run_turn(self, row: PromptRow, mode: str, source: str | None) -> TurnOutcome:
-        """Send one row and return its outcome; every failure becomes an error outcome."""
+    async def run_turn(
+        self, row: PromptRow, repeat_index: int, mode: str, source: str | None
+    ) -> TurnOutcome:
+        """Send one row (and its function-call rounds); every failure becomes an error outcome."""
         lock = self._conversation_locks[source] if source else contextlib.nullcontext()
         async with lock, self._slots:
             self.sent += 1
             started_at, clock = datetime.now(UTC), time.perf_counter()
-            body = request_body(row, mode)
-            for wait in (*CONFLICT_WAITS, None):
-                try:
-                    if self._stream:
-                        outcome = await self._streamed(row, mode, source, body, started_at)
-                    else:
-                        outcome = await self._plain(mode, source, body, started_at)
-                except Conflict as exc:
-                    # Someone else is updating the conversation; nothing was stored, so retry.
-                    if wait is not None:
-                        await asyncio.sleep(wait)
-                        continue
-                    outcome = _unsent(mode, source, str(exc), started_at)
-                except STOPS_THE_RUN:
-                    raise
-                except ApiError as exc:
-                    outcome = _unsent(mode, source, str(exc), started_at)
-                except Exception as exc:  # a row must end with a result, whatever went wrong
-                    outcome = _unsent(mode, source, f"{type(exc).__name__}: {exc}", started_at)
-                break
-            latency_ms = (time.perf_counter() - clock) * 1000.0
-            return replace(outcome, latency_ms=latency_ms, finished_at=datetime.now(UTC))
-
-    async def _plain(
-        self, mode: str, source: str | None, body: dict[str, Any], started_at: datetime
-    ) -> TurnOutcome:
-        if mode == START:
-            response = await self._client.start_conversation(body)
-        elif mode == APPEND:
-            response = await self._client.append_to_conversation(source, body)  # type: ignore[arg-type]
-        else:
-            response = await self._client.restart_conversation(source, body)  # type: ignore[arg-type]
-        summary = StreamSummary(
-            response.get("conversation_id"), response_output(response), True, None, None
-        )
-        return _turn_outcome(mode, source, summary, started_at)
-
-    def _open_stream(
-        self, mode: str, source: str | None, body: dict[str, Any]
-    ) -> AsyncIterator[StreamEvent]:
-        if mode == START:
-            return self._client.stream_start(body)
-        if mode == APPEND:
-            return self._client.stream_append(source, body)  # type: ignore[arg-type]
-        return self._client.stream_restart(source, body)  # type: ignore[arg-type]
-
-    async def _streamed(
-        self,
-        row: PromptRow,
-        mode: str,
-        source: str | None,
-        body: dict[str, Any],
-        started_at: datetime,
-    ) -> TurnOutcome:
-        """Stream a row; a cut stream is read back from history, else retried, else an error."""
-        kept: list[tuple[int, StreamEvent]] = []
-        summary = NO_OUTPUT
-        for attempt in range(1, STREAM_ATTEMPTS + 1):
-            events: list[StreamEvent] = []
+            trace = _RowTrace()
             try:
-                async for event in self._open_stream(mode, source, body):
-                    events.append(event)
-            except StreamCut:
-                kept.extend((attempt, event) for event in events)
-                summary = summarize_stream(events)
-                recovered = await self._recover(summary.conversation_id, row.prompt)
-                if recovered is not None:
-                    summary = replace(summary, output=recovered)
-                    return _turn_outcome(
-                        mode, source, summary, started_at, kept, attempt, recovered=True
-                    )
-                continue
+                turn = await self._row_turns(row, repeat_index, mode, source, trace)
+            except STOPS_THE_RUN:
+                raise
             except ApiError as exc:
-                if isinstance(exc, STOPS_THE_RUN) or (
-                    isinstance(exc, Conflict) and not kept and not events
-                ):
-                    raise
-                kept.extend((attempt, event) for event in events)
-                partial = summarize_stream(events)
-                return _turn_outcome(mode, source, partial, started_at, kept, attempt, str(exc))
-            kept.extend((attempt, event) for event in events)
-            summary = summarize_stream(events)
-            return _turn_outcome(mode, source, summary, started_at, kept, attempt, summary.error)
-        cut = f"stream cut before conversation.response.done ({STREAM_ATTEMPTS} attempts)"
-        return _turn_outcome(mode, source, summary, started_at, kept, STREAM_ATTEMPTS, cut)
+                turn = _Turn(None, NO_OUTPUT, str(exc))
+            except Exception as exc:  # a row must end with a result, whatever went wrong
+                turn = _Turn(None, NO_OUTPUT, f"{type(exc).__name__}: {exc}")
+            return TurnOutcome(
+                mode=mode,
+                source_conversation_id=source,
+                conversation_id=turn.conversation_id,
+                status=ERROR if turn.error else OK,
+                error=turn.error,
+                output=turn.output,
+                recovered=trace.recovered,
+                attempts=trace.attempts,
+                ttft_ms=trace.ttft_ms,
+                latency_ms=(time.perf_counter() - clock) * 1000.0,
+                started_at=started_at,
+                finished_at=datetime.now(UTC),
+                events=tuple(trace.events),
+            )
 
-    async def _recover(self, conversation_id: str | None, prompt: str) -> AssistantOutput | None:
-        """The stored answer of a cut turn, read from its conversation's history, if it is there."""
-        if conversation_id is None:
-            return None
-        for poll in range(RECOVERY_POLLS):
-            if poll:
-                await asyncio.sleep(RECOVERY_POLL_SECONDS)
+    async def _row_turns(
+        self, row: PromptRow, repeat_index: int, mode: str, source: str | None, trace: _RowTrace
+    ) -> _Turn:
+        """The row's first turn (or what an earlier attempt's send left), then its rounds."""
+        pending = self._pending.pop((row.send_key, repeat_index), None)
+        tag = run_tag(self._policy.run_id, row.send_key, repeat_index) if self._policy.tag else None
+        send = _Send(row, repeat_index, 0, mode, source, request_body(row, mode, tag), tag)
+        turn: _Turn | None = None
+        if pending is not None:
+            landed = await self._finder.find(pending)
+            if landed is not None:
+                trace.recovered = True
+                turn = _Turn(*landed)
+                send = replace(send, round=pending.round)
+            elif pending.round > 0:
+                # A function-result append that did not land: answer the calls again.
+                turn = await self._last_turn(pending.target)
+                send = replace(send, round=pending.round - 1)
+        if turn is None:
+            turn = await self._send(send, trace)
+        return await self._function_rounds(send, turn, trace)
+
+    async def _last_turn(self, conversation_id: str | None) -> _Turn:
+        """The conversation's last stored turn, as it stands."""
+        landed = await self._finder.find(
+            JournalSend(0, START, None, None, None, "", conversation_id)
+        )
+        if landed is None:
+            return _Turn(conversation_id, NO_OUTPUT, "the conversation has no stored turn")
+        return _Turn(*landed)
+
+    async def _function_rounds(self, first: "_Send", turn: _Turn, trace: _RowTrace) -> _Turn:
+        """Answer function calls from the row's results until the model answers in text."""
+        results = first.row.request.function_results
+        output, last = turn.output, turn.output
+        round_ = first.round
+        while turn.error is None and last.finish == FINISH_FUNCTION_CALL and results is not None:
+            round_ += 1
+            if round_ > self._policy.max_tool_rounds:
+                limit = self._policy.max_tool_rounds
+                return replace(
+                    turn,
+                    output=output,
+                    error=f"still calling functions after {limit} rounds (--max-tool-rounds)",
+                )
+            inputs = function_result_inputs(last.function_calls, results)
+            if isinstance(inputs, str):
+                error = f"function_results has no result for function {inputs!r}"
+                return replace(turn, output=output, error=error)
+            body = {**_append_options(first.body), "inputs": inputs}
+            target = turn.conversation_id
+            turn = await self._send(
+                _Send(first.row, first.repeat_index, round_, APPEND, target, body, None), trace
+            )
+            last = turn.output
+            output = output.then(last)
+        return replace(turn, output=output)
+
+    async def _send(self, send: "_Send", trace: _RowTrace) -> _Turn:
+        """One request, journaled first; an ambiguous failure is looked up before any resend,
+        a 409 waited out."""
+        resends, conflict_wait, conflict_deadline = 0, CONFLICT_FIRST_WAIT, None
+        while True:
+            record = await self._journaled(send)
+            trace.attempts += 1
             try:
-                history = await self._client.get_history(conversation_id)
-            except ApiError:
-                return None
-            recovered = recovered_output(history, prompt)
-            if recovered is not None:
-                return recovered
-        return None
+                return await self._request(send, trace)
+            except Conflict as exc:
+                # Still generating an earlier turn: nothing was stored, wait and send again.
+                now = time.monotonic()
+                conflict_deadline = conflict_deadline or now + self._policy.recover_timeout
+                if now + conflict_wait > conflict_deadline:
+                    return _Turn(send.target, NO_OUTPUT, str(exc))
+                await asyncio.sleep(conflict_wait)
+                conflict_wait = min(conflict_wait * 2, CONFLICT_MAX_WAIT)
+            except AmbiguousSend as ambiguous:
+                found = replace(record, conversation_id=ambiguous.conversation_id)
+                # An unstored turn (store: false) cannot be duplicated: no need to look.
+                landed = None if send.body.get("store") is False else await self._finder.find(found)
+                if landed is not None:
+                    trace.recovered = True
+                    return _Turn(*landed)
+                unfindable = found.tag is None and found.conversation_id is None
+                if found.mode != APPEND and unfindable and send.body.get("store") is not False:
+                    reason = f"{ambiguous.reason}; it may have started a conversation, so it "
+                    return _Turn(None, NO_OUTPUT, reason + "was not resent (--no-tag)")
+                resends += 1
+                if resends == SEND_ATTEMPTS:
+                    return _Turn(found.conversation_id, NO_OUTPUT, ambiguous.reason)
+
+    async def _journaled(self, send: "_Send") -> JournalSend:
+        """Record the send (with an append's history length) before it goes out."""
+        known = None
+        if send.mode == APPEND and send.target is not None:
+            history = await self._client.get_history(send.target)
+            known = len(history.get("entries") or [])
+        record = JournalSend(
+            send.round, send.mode, send.target, known, send.tag, datetime.now(UTC).isoformat()
+        )
+        self._journal.sending(send.row.send_key, send.repeat_index, record)
+        return record
+
+    async def _request(self, send: "_Send", trace: _RowTrace) -> _Turn:
+        """Send once; an answer that may or may not have been stored raises AmbiguousSend."""
+        try:
+            if self._stream:
+                return await self._streamed(send, trace)
+            return await self._plain(send)
+        except (OutcomeUnknown, StreamCut) as exc:
+            raise AmbiguousSend(str(exc), getattr(exc, "conversation_id", None)) from exc
+        except RetriesExhausted as exc:
+            if exc.status == 429:
+                raise
+            raise AmbiguousSend(str(exc), None) from exc
+        except (Conflict, AmbiguousSend, *STOPS_THE_RUN):
+            raise
+        except ApiError as exc:
+            if exc.status is not None and exc.status >= 500:
+                raise AmbiguousSend(str(exc), None) from exc
+            return _Turn(send.target, NO_OUTPUT, str(exc))
+
+    async def _plain(self, send: "_Send") -> _Turn:
+        if send.mode == START:
+            response = await self._poster.start_conversation(send.body)
+        elif send.mode == APPEND:
+            response = await self._poster.append_to_conversation(send.target, send.body)  # type: ignore[arg-type]
+        else:
+            response = await self._poster.restart_conversation(send.target, send.body)  # type: ignore[arg-type]
+        conversation_id = response.get("conversation_id")
+        if conversation_id:
+            self._journal.started(send.row.send_key, send.repeat_index, send.round, conversation_id)
+        return _Turn(conversation_id, response_output(response))
+
+    async def _streamed(self, send: "_Send", trace: _RowTrace) -> _Turn:
+        if send.mode == START:
+            events_in = self._poster.stream_start(send.body)
+        elif send.mode == APPEND:
+            events_in = self._poster.stream_append(send.target, send.body)  # type: ignore[arg-type]
+        else:
+            events_in = self._poster.stream_restart(send.target, send.body)  # type: ignore[arg-type]
+        events: list[StreamEvent] = []
+        conversation_id = send.target if send.mode == APPEND else None
+        try:
+            async for event in events_in:
+                events.append(event)
+                trace.events.append((trace.attempts, event))
+                if event.type == "conversation.response.started" and send.mode != APPEND:
+                    conversation_id = event.data.get("conversation_id") or conversation_id
+                    if conversation_id:
+                        self._journal.started(
+                            send.row.send_key, send.repeat_index, send.round, conversation_id
+                        )
+        except StreamCut as exc:
+            raise AmbiguousSend(str(exc), conversation_id) from exc
+        summary = summarize_stream(events)
+        if trace.ttft_ms is None:
+            trace.ttft_ms = summary.ttft_ms
+        return _Turn(summary.conversation_id or conversation_id, summary.output, summary.error)
 
 
-def _turn_outcome(
-    mode: str,
-    source: str | None,
-    summary: StreamSummary,
-    started_at: datetime,
-    events: list[tuple[int, StreamEvent]] | None = None,
-    attempts: int = 1,
-    error: str | None = None,
-    recovered: bool = False,
-) -> TurnOutcome:
-    """The outcome of a sent turn: ok unless an error is given; latency is set by the caller."""
+@dataclass(frozen=True)
+class _Send:
+    """One request of a row: which round, where it goes, and its body."""
+
+    row: PromptRow
+    repeat_index: int
+    round: int
+    mode: str
+    target: str | None
+    body: dict[str, Any]
+    tag: dict[str, str] | None
+
+
+def _append_options(body: dict[str, Any]) -> dict[str, Any]:
+    """What a function-result append keeps of the row's request: completion args, store and
+    handoff execution (the keys an append takes)."""
+    keys = ("completion_args", "store", "handoff_execution")
+    return {key: body[key] for key in keys if key in body}
+
+
+def _unsent(mode: str, source: str | None, error: str) -> TurnOutcome:
+    """An error outcome with no output, for a turn never sent."""
+    now = datetime.now(UTC)
     return TurnOutcome(
         mode=mode,
         source_conversation_id=source,
-        conversation_id=summary.conversation_id,
-        status=ERROR if error else OK,
+        conversation_id=None,
+        status=ERROR,
         error=error,
-        output=summary.output,
-        recovered=recovered,
-        attempts=attempts,
-        ttft_ms=summary.ttft_ms,
+        output=NO_OUTPUT,
+        recovered=False,
+        attempts=0,
+        ttft_ms=None,
         latency_ms=None,
-        started_at=started_at,
-        finished_at=started_at,
-        events=tuple(events or ()),
+        started_at=now,
+        finished_at=now,
+        events=(),
     )
-
-
-def _unsent(
-    mode: str, source: str | None, error: str, started_at: datetime | None = None
-) -> TurnOutcome:
-    """An error outcome with no output (a failed request, or a turn never sent)."""
-    outcome = _turn_outcome(mode, source, NO_OUTPUT, started_at or datetime.now(UTC), error=error)
-    return replace(outcome, attempts=0 if started_at is None else 1)

@@ -4,6 +4,8 @@ from dataclasses import dataclass
 
 from rich.console import Console
 
+from flows.evals.grade import GradeReport
+from flows.evals.summary import grading_lines
 from flows.progress import numbers_table
 from transform.replay import RunTotals
 from transform.wording import counted
@@ -18,6 +20,7 @@ class ReplaySummary(RunTotals):
     sent: int
     skipped: int
     seconds: float
+    grading: GradeReport | None = None
     rate_limited: int = 0
     pace_rps: float | None = None
 
@@ -55,6 +58,11 @@ def summary_markdown(summary: ReplaySummary, source_file: str) -> str:
             "|---|---:|---:|",
             f"| latency | {ms(summary.latency_p50_ms)} | {ms(summary.latency_p95_ms)} |",
             f"| time to first token | {ms(summary.ttft_p50_ms)} | {ms(summary.ttft_p95_ms)} |",
+            *(
+                ["", *(f"- {label}: {value}" for label, value in grading_lines(summary.grading))]
+                if summary.grading
+                else []
+            ),
         ]
     )
 
@@ -81,5 +89,6 @@ def print_summary(summary: ReplaySummary) -> None:
         ),
         ("rate limited (429) / learned pace", f"{summary.rate_limited} / {pace(summary)}"),
         ("wall time", f"{summary.seconds:.1f} s"),
+        *(grading_lines(summary.grading) if summary.grading else []),
     ]
     Console(highlight=False).print(numbers_table(f"replay {summary.run_id}", rows))

@@ -1,4 +1,5 @@
--- Export tables of the warehouse. Applied on every open: CREATE ... IF NOT EXISTS only.
+-- Export tables of the warehouse. Applied on every open: CREATE ... IF NOT EXISTS, then
+-- ALTER ... ADD COLUMN IF NOT EXISTS for the columns added since (new columns go last).
 -- Column order and types follow transform/schemas.py; JSON columns hold the API's JSON as sent.
 
 -- One row per conversation, as last listed or fetched.
@@ -17,7 +18,11 @@ CREATE TABLE IF NOT EXISTS conversations (
     updated_at       TIMESTAMPTZ,
     raw              JSON NOT NULL,    -- the conversation object exactly as received
     first_export_run VARCHAR NOT NULL, -- the run that first exported it (kept on re-export)
-    last_export_run  VARCHAR NOT NULL  -- the run that last fetched it
+    last_export_run  VARCHAR NOT NULL, -- the run that last fetched it
+    agent_version    VARCHAR,          -- agent conversations: the agent version (string or integer)
+    guardrails       JSON,             -- the guardrails the conversation was started with
+    deleted_at       TIMESTAMPTZ,      -- when an export found it gone from the API (else null)
+    deleted_in_run   VARCHAR           -- the export run that found it gone
 );
 
 -- One row per history entry, in append order (position counts from 0). Key: (conversation_id,
@@ -47,7 +52,8 @@ CREATE TABLE IF NOT EXISTS entries (
     next_agent_id       VARCHAR,
     next_agent_name     VARCHAR,
     raw                 JSON NOT NULL, -- the entry exactly as received
-    export_run          VARCHAR NOT NULL
+    export_run          VARCHAR NOT NULL,
+    confirmation_status VARCHAR        -- function.call: pending, allowed or denied
 );
 
 -- One row per entry of the messages endpoint (message.input / message.output only).
@@ -74,7 +80,8 @@ CREATE TABLE IF NOT EXISTS messages (
     next_agent_id       VARCHAR,
     next_agent_name     VARCHAR,
     raw                 JSON NOT NULL,
-    export_run          VARCHAR NOT NULL
+    export_run          VARCHAR NOT NULL,
+    confirmation_status VARCHAR
 );
 
 -- One row per chunk of list-valued content of a history entry.
@@ -115,12 +122,11 @@ CREATE TABLE IF NOT EXISTS export_runs (
     retries          BIGINT,
     duration_s       DOUBLE,
     base_url         VARCHAR,          -- never carries the API key nor URL credentials
+    marked_deleted   BIGINT,           -- stored conversations this run found gone from the API
+    purged           BIGINT,           -- deleted conversations --purge-deleted removed
     rate_limited     BIGINT,           -- 429s the API answered
     pace_rps         DOUBLE            -- the pace learned from 429s (null: never limited)
 );
--- Warehouses made before these columns existed get them (at the end, as above).
-ALTER TABLE export_runs ADD COLUMN IF NOT EXISTS rate_limited BIGINT;
-ALTER TABLE export_runs ADD COLUMN IF NOT EXISTS pace_rps DOUBLE;
 
 -- Every conversation a run could not fetch, and why.
 CREATE TABLE IF NOT EXISTS export_failures (
@@ -131,3 +137,15 @@ CREATE TABLE IF NOT EXISTS export_failures (
     reason          VARCHAR,
     failed_at       TIMESTAMPTZ
 );
+
+-- A warehouse created before these columns existed gets them, last, in the order above.
+ALTER TABLE conversations ADD COLUMN IF NOT EXISTS agent_version VARCHAR;
+ALTER TABLE conversations ADD COLUMN IF NOT EXISTS guardrails JSON;
+ALTER TABLE conversations ADD COLUMN IF NOT EXISTS deleted_at TIMESTAMPTZ;
+ALTER TABLE conversations ADD COLUMN IF NOT EXISTS deleted_in_run VARCHAR;
+ALTER TABLE entries ADD COLUMN IF NOT EXISTS confirmation_status VARCHAR;
+ALTER TABLE messages ADD COLUMN IF NOT EXISTS confirmation_status VARCHAR;
+ALTER TABLE export_runs ADD COLUMN IF NOT EXISTS marked_deleted BIGINT;
+ALTER TABLE export_runs ADD COLUMN IF NOT EXISTS purged BIGINT;
+ALTER TABLE export_runs ADD COLUMN IF NOT EXISTS rate_limited BIGINT;
+ALTER TABLE export_runs ADD COLUMN IF NOT EXISTS pace_rps DOUBLE;

@@ -1,6 +1,18 @@
 -- Analytics views over the export tables, one everyday question each. Applied on every open.
 -- Days are UTC. The API's history carries no token usage, so sizes are counted in entries and
--- characters, and the columns say so.
+-- characters, and the columns say so. They leave out the conversations marked deleted (an
+-- export found them gone from the API): they read live_conversations and live_entries.
+
+-- The conversations still in the API as of the last complete listing (deleted_at is null).
+CREATE OR REPLACE VIEW live_conversations AS
+SELECT * FROM conversations WHERE deleted_at IS NULL;
+
+-- The entries of live conversations.
+CREATE OR REPLACE VIEW live_entries AS
+SELECT e.*
+FROM entries AS e
+ANTI JOIN (SELECT id FROM conversations WHERE deleted_at IS NOT NULL) AS d
+    ON d.id = e.conversation_id;
 
 -- Per UTC day, model and agent: how many conversations were active (had an entry that day), how
 -- many were started, how many entries and messages they added, and how many characters the
@@ -9,11 +21,11 @@ CREATE OR REPLACE VIEW daily_usage AS
 WITH activity AS (
     SELECT CAST(timezone('UTC', e.created_at) AS DATE) AS day,
            c.kind, c.model, c.agent_id, e.conversation_id, e.type, e.text, false AS is_start
-    FROM entries AS e
-    JOIN conversations AS c ON c.id = e.conversation_id
+    FROM live_entries AS e
+    JOIN live_conversations AS c ON c.id = e.conversation_id
     UNION ALL
     SELECT CAST(timezone('UTC', created_at) AS DATE), kind, model, agent_id, id, NULL, NULL, true
-    FROM conversations
+    FROM live_conversations
 )
 SELECT day, kind, model, agent_id,
        count(DISTINCT conversation_id) FILTER (WHERE NOT is_start) AS conversations,
@@ -34,7 +46,7 @@ SELECT name AS tool,
        count(DISTINCT conversation_id) AS conversations,
        min(created_at) AS first_call_at,
        max(created_at) AS last_call_at
-FROM entries
+FROM live_entries
 WHERE type IN ('function.call', 'tool.execution')
 GROUP BY ALL
 ORDER BY calls DESC, tool, kind;
@@ -47,7 +59,7 @@ SELECT previous_agent_id AS from_agent_id,
        next_agent_name AS to_agent_name,
        count(*) AS handoffs,
        count(DISTINCT conversation_id) AS conversations
-FROM entries
+FROM live_entries
 WHERE type = 'agent.handoff'
 GROUP BY ALL
 ORDER BY handoffs DESC, from_agent_id, to_agent_id;
@@ -57,8 +69,8 @@ ORDER BY handoffs DESC, from_agent_id, to_agent_id;
 CREATE OR REPLACE VIEW conversation_lengths AS
 WITH lengths AS (
     SELECT c.id, count(e.id) AS entries
-    FROM conversations AS c
-    LEFT JOIN entries AS e ON e.conversation_id = c.id
+    FROM live_conversations AS c
+    LEFT JOIN live_entries AS e ON e.conversation_id = c.id
     GROUP BY c.id
 ), buckets AS (
     SELECT CASE WHEN entries = 0 THEN 0
@@ -81,13 +93,13 @@ WITH per_conversation AS (
            count(*) AS entries,
            arg_min(text, position)
                FILTER (WHERE type = 'message.input' AND role = 'user') AS first_user_message
-    FROM entries
+    FROM live_entries
     GROUP BY conversation_id
 )
 SELECT c.id, c.kind, c.model, c.agent_id, c.name, c.created_at, c.updated_at,
        coalesce(p.entries, 0) AS entries,
        p.first_user_message
-FROM conversations AS c
+FROM live_conversations AS c
 LEFT JOIN per_conversation AS p ON p.conversation_id = c.id
 ORDER BY c.updated_at DESC, c.id;
 
@@ -99,10 +111,10 @@ WITH agent_names AS (
     SELECT agent_id, arg_max(agent_name, created_at) AS agent_name
     FROM (
         SELECT previous_agent_id AS agent_id, previous_agent_name AS agent_name, created_at
-        FROM entries WHERE type = 'agent.handoff'
+        FROM live_entries WHERE type = 'agent.handoff'
         UNION ALL
         SELECT next_agent_id, next_agent_name, created_at
-        FROM entries WHERE type = 'agent.handoff'
+        FROM live_entries WHERE type = 'agent.handoff'
     )
     GROUP BY agent_id
 ), per_conversation AS (
@@ -113,7 +125,7 @@ WITH agent_names AS (
            count(*) FILTER (WHERE type = 'tool.execution') AS tool_executions,
            count(*) FILTER (WHERE type = 'agent.handoff') AS handoffs,
            coalesce(sum(length(text)) FILTER (WHERE type = 'message.output'), 0) AS output_chars
-    FROM entries
+    FROM live_entries
     GROUP BY conversation_id
 )
 SELECT c.kind, c.model, c.agent_id, n.agent_name,
@@ -127,7 +139,7 @@ SELECT c.kind, c.model, c.agent_id, n.agent_name,
        round(avg(coalesce(p.entries, 0)), 2) AS avg_entries_per_conversation,
        min(c.created_at) AS first_created_at,
        max(c.updated_at) AS last_updated_at
-FROM conversations AS c
+FROM live_conversations AS c
 LEFT JOIN per_conversation AS p ON p.conversation_id = c.id
 LEFT JOIN agent_names AS n ON n.agent_id = c.agent_id
 GROUP BY ALL
@@ -140,7 +152,8 @@ ORDER BY conversations DESC, kind, model, agent_id;
 -- started; a turn recovered from history after a cut stream got no usage and adds 0 tokens.
 -- A row that did not name its model or agent (a thread's later turn, an append, a restart) is
 -- counted under its conversation's, as a replayed start or the export recorded it, else under
--- that of the conversation it restarted from.
+-- that of the conversation it restarted from. A conversation deleted since still names the model
+-- of its turns: the tokens were spent.
 CREATE OR REPLACE VIEW daily_tokens AS
 WITH known AS (
     SELECT conversation_id, model, agent_id, started_at AS seen_at

@@ -3,6 +3,7 @@ SELECT
     row_id,
     repeat_index,
     status,
-    conversation_id
+    conversation_id,
+    variant
 FROM replay_results
 WHERE run_id = $run_id;

@@ -1,2 +1,2 @@
 -- Every stored result of a run, to rewrite its Parquet parts as one compact part.
-SELECT * FROM replay_results WHERE run_id = $run_id ORDER BY row_number, repeat_index;
+SELECT * FROM replay_results WHERE run_id = $run_id ORDER BY variant, row_number, repeat_index;

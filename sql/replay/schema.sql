@@ -1,4 +1,5 @@
--- Replay tables: one row per run, one per (run, CSV row, repeat), one per SSE event.
+-- Replay tables: one row per run, one per (run, CSV row, repeat, variant), one per SSE event.
+-- variant is the model or agent of a matrix run ('' when the run had none).
 -- Keys are enforced by the merge (delete then insert per batch), not by constraints.
 
 CREATE TABLE IF NOT EXISTS replay_runs (
@@ -43,7 +44,13 @@ CREATE TABLE IF NOT EXISTS replay_results (
     model VARCHAR,
     agent_id VARCHAR,
     thread VARCHAR,
-    extra JSON NOT NULL
+    extra JSON NOT NULL,
+    finish VARCHAR,
+    function_calls JSON,
+    outputs JSON,
+    usage JSON,
+    last_agent_id VARCHAR,
+    variant VARCHAR NOT NULL DEFAULT ''
 );
 
 CREATE TABLE IF NOT EXISTS replay_events (
@@ -55,5 +62,17 @@ CREATE TABLE IF NOT EXISTS replay_events (
     event_type VARCHAR NOT NULL,
     received_at TIMESTAMPTZ NOT NULL,
     elapsed_ms DOUBLE NOT NULL,
-    data JSON NOT NULL
+    data JSON NOT NULL,
+    variant VARCHAR NOT NULL DEFAULT ''
 );
+
+-- Columns added since (new columns go last), so an older warehouse upgrades in place; results
+-- stored before them have NULL there.
+ALTER TABLE replay_results ADD COLUMN IF NOT EXISTS finish VARCHAR;
+ALTER TABLE replay_results ADD COLUMN IF NOT EXISTS function_calls JSON;
+ALTER TABLE replay_results ADD COLUMN IF NOT EXISTS outputs JSON;
+ALTER TABLE replay_results ADD COLUMN IF NOT EXISTS usage JSON;
+ALTER TABLE replay_results ADD COLUMN IF NOT EXISTS last_agent_id VARCHAR;
+-- Warehouses made before matrix runs: the variant column, at the end like the new DDL's.
+ALTER TABLE replay_results ADD COLUMN IF NOT EXISTS variant VARCHAR DEFAULT '';
+ALTER TABLE replay_events ADD COLUMN IF NOT EXISTS variant VARCHAR DEFAULT '';

@@ -1,0 +1,2 @@
+-- The stored verdicts of the given runs.
+SELECT * FROM replay_checks WHERE list_contains($run_ids, run_id);
