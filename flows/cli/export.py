@@ -80,6 +80,10 @@ def export_command(
     page_size: PageSize = 100,
     max_failures: MaxFailures = 0,
     progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
+    allow_mixed: Annotated[
+        bool,
+        typer.Option(help="Export into a data dir filled from another API (mixing both)."),
+    ] = False,
     purge_deleted: PurgeDeleted = False,
     timeout: Timeout = 120.0,
     stream_idle_timeout: StreamIdleTimeout = 300.0,
@@ -107,6 +111,7 @@ def export_command(
                     "max_failures": max_failures,
                     "show_progress": progress,
                     "purge_deleted": purge_deleted,
+                    "allow_mixed": allow_mixed,
                     "limits": client_limits(
                         timeout, stream_idle_timeout, stream_timeout, max_body_mb
                     ),

@@ -21,6 +21,7 @@ from extract.client import ConversationsClient
 from extract.pager import iter_conversation_pages
 from extract.urls import redacted_url
 from flows import signals
+from flows.export.origin import checked_origin
 from flows.export.pipeline import ExportOptions, ExportRun, export_batches
 from flows.export.progress import ExportProgress
 from flows.export.store import record_run
@@ -138,6 +139,8 @@ async def export_conversations(
     show_progress: bool = False,
     purge_deleted: bool = False,
     limits: ClientLimits | None = None,
+    allow_mixed: bool = False,
+    emulator: bool = False,
 ) -> ExportSummary:
     """Copy every conversation the key can see (or just ``conversation_ids``) into the warehouse.
 
@@ -167,6 +170,7 @@ async def export_conversations(
         listing = not options.conversation_ids
         first_page, warehouse = await first_page_and_warehouse(pages, settings, listing)
         try:
+            checked_origin(warehouse, options.base_url, emulator, allow_mixed, summary.run_id)
             with rare_full_collections():
                 await export_recorded(client, warehouse, first_page, pages, options, summary)
         finally:

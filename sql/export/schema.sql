@@ -149,3 +149,13 @@ ALTER TABLE export_runs ADD COLUMN IF NOT EXISTS marked_deleted BIGINT;
 ALTER TABLE export_runs ADD COLUMN IF NOT EXISTS purged BIGINT;
 ALTER TABLE export_runs ADD COLUMN IF NOT EXISTS rate_limited BIGINT;
 ALTER TABLE export_runs ADD COLUMN IF NOT EXISTS pace_rps DOUBLE;
+
+-- Which API filled this warehouse (redacted base URL, never a key): an export from another API
+-- refuses unless told --allow-mixed. Every emulator counts as one origin (its port changes).
+CREATE TABLE IF NOT EXISTS warehouse_origin (
+    origin      VARCHAR PRIMARY KEY,   -- the redacted base URL, or 'emulator'
+    base_url    VARCHAR NOT NULL,      -- the redacted base URL of the first run from it
+    emulator    BOOLEAN NOT NULL,
+    first_run   VARCHAR NOT NULL,
+    recorded_at TIMESTAMPTZ NOT NULL
+);
