@@ -117,3 +117,14 @@ EXPORT_FAILURES = pa.schema(
         pa.field("failed_at", TIMESTAMP),
     ]
 )
+
+# Which APIs filled the warehouse (flows.export.origin); sql/export/schema.sql has its DDL.
+WAREHOUSE_ORIGIN = pa.schema(
+    [
+        pa.field("origin", pa.string(), nullable=False),
+        pa.field("base_url", pa.string(), nullable=False),
+        pa.field("emulator", pa.bool_(), nullable=False),
+        pa.field("first_run", pa.string(), nullable=False),
+        pa.field("recorded_at", TIMESTAMP, nullable=False),
+    ]
+)
