@@ -1,28 +1,16 @@
 """`--max-body-mb` and `--timeout` reach the client: a body too large fails only its
 conversation, with the reason, and the rest are stored."""
 
-import os
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
 import httpx
-import pytest
-from prefect.settings import PREFECT_API_URL
+from conftest import CLI_KEY as KEY
+from conftest import run_cli
 
 from emulator.server import RunningEmulator
 from load.warehouse import open_warehouse
-
-CONVO_ETL = str(Path(sys.executable).parent / "convo-etl")
-KEY = "test-key"
-
-
-@pytest.fixture
-def cli_env(prefect_harness: None) -> dict[str, str]:
-    """The environment of a `convo-etl` child: this session's Prefect server and a key."""
-    return {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value()), "MISTRAL_API_KEY": KEY}
 
 
 def test_a_body_over_max_body_mb_fails_only_its_conversation(
@@ -38,13 +26,10 @@ def test_a_body_over_max_body_mb_fails_only_its_conversation(
     assert started.status_code == 200, started.text
     huge_id = started.json()["conversation_id"]
     args = ["export", "--base-url", emu.url, "--data-dir", str(data_dir), "--no-progress"]
-    result = subprocess.run(
-        [CONVO_ETL, *args, "--max-body-mb", "1", "--max-failures", "1", "--timeout", "30"],
-        env=cli_env,
-        capture_output=True,
-        text=True,
+    result = run_cli(
+        [*args, "--max-body-mb", "1", "--max-failures", "1", "--timeout", "30"],
+        cli_env,
         timeout=120,
-        check=False,
     )
     assert result.returncode == 0, result.stderr
     with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as connection:
@@ -62,14 +47,7 @@ def test_the_learned_pace_is_printed_and_stored(
 ) -> None:
     emu = make_emulator(conversations=30, seed=4, rps=20)
     args = ["export", "--base-url", emu.url, "--data-dir", str(data_dir), "--no-progress"]
-    result = subprocess.run(
-        [CONVO_ETL, *args, "--concurrency", "16"],
-        env=cli_env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    result = run_cli([*args, "--concurrency", "16"], cli_env, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "rate limited (429)" in result.stderr and "req/s" in result.stderr
     with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as connection:

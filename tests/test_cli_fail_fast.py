@@ -3,13 +3,13 @@ with a rejected one; the temporary Prefect server never sees the API key."""
 
 import os
 import socket
-import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
 import pytest
+from conftest import run_cli
 from prefect.settings import PREFECT_API_URL, temporary_settings
 from rich.console import Console
 
@@ -37,13 +37,8 @@ def test_a_prefect_api_url_that_answers_nothing_is_one_line(
     prompts.write_text("id,prompt,model\na,Hi?,mistral-small-latest\n", encoding="utf-8")
     first = {"export": [], "replay": [str(prompts)], "schedule": []}[command]
     env = {**os.environ, "PREFECT_API_URL": url, "MISTRAL_API_KEY": KEY}
-    result = subprocess.run(
-        [CONVO_ETL, command, *first, "--base-url", emulator.url, "--data-dir", str(data_dir)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    result = run_cli(
+        [command, *first, "--base-url", emulator.url, "--data-dir", str(data_dir)], env, timeout=120
     )
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert result.returncode == 1
@@ -90,14 +85,7 @@ def test_replay_without_a_key_against_any_api_is_one_line(
     prompts.write_text("id,prompt,model\na,Hi?,mistral-small-latest\n", encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if k != "MISTRAL_API_KEY"}
     env["MISTRAL_BASE_URL"] = emulator.url
-    result = subprocess.run(
-        [CONVO_ETL, "replay", str(prompts), "--data-dir", str(data_dir)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = run_cli(["replay", str(prompts), "--data-dir", str(data_dir)], env, timeout=60)
     assert result.returncode == 2
     assert [line for line in result.stderr.splitlines() if line.strip()] == [result.stderr.strip()]
     assert result.stderr.startswith("error: MISTRAL_API_KEY is not set.")
@@ -115,14 +103,7 @@ def test_replay_with_a_rejected_key_stops_at_the_first_401(
     prompts.write_text("id,prompt,model\n" + rows, encoding="utf-8")
     env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value()), "MISTRAL_API_KEY": KEY}
     args = ["replay", str(prompts), "--base-url", emu.url, "--data-dir", str(data_dir)]
-    result = subprocess.run(
-        [CONVO_ETL, *args, "--concurrency", "1", "--no-stream"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = run_cli([*args, "--concurrency", "1", "--no-stream"], env, timeout=120)
     errors = [line for line in result.stderr.splitlines() if line.startswith("error")]
     assert result.returncode == 1
     assert len(errors) == 1 and "401" in errors[0] and KEY not in result.stderr

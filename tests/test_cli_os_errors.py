@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import run_cli
 from prefect.settings import PREFECT_API_URL
 
 from emulator.server import RunningEmulator
@@ -18,9 +19,7 @@ KEY = "test-key"
 
 def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """`convo-etl ARGS` to its end."""
-    return subprocess.run(
-        [CONVO_ETL, *args], env=env, capture_output=True, text=True, timeout=180, check=False
-    )
+    return run_cli([*args], env, timeout=180)
 
 
 def error_lines(result: subprocess.CompletedProcess[str]) -> list[str]:

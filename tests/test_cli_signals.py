@@ -7,7 +7,6 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,20 +14,16 @@ from uuid import UUID
 
 import duckdb
 import pytest
+from conftest import CONVO_ETL, run_cli
 from prefect.client.orchestration import get_client
-from prefect.settings import PREFECT_API_URL
 
 from emulator.server import RunningEmulator
 
-CONVO_ETL = str(Path(sys.executable).parent / "convo-etl")
-KEY = "test-key"
+SIGNALS = pytest.mark.parametrize(
+    ("signum", "code", "line"),
+    [(signal.SIGINT, 130, "error: interrupted"), (signal.SIGTERM, 143, "error: terminated")],
+)
 STOP_WITHIN_S = 30  # a hang check: measured ~1 s
-
-
-@pytest.fixture
-def cli_env(prefect_harness: None) -> dict[str, str]:
-    """The environment of a `convo-etl` child: this session's Prefect server and a key."""
-    return {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value()), "MISTRAL_API_KEY": KEY}
 
 
 def started(args: list[str], env: dict[str, str], stderr: Path) -> subprocess.Popen[bytes]:
@@ -80,10 +75,7 @@ async def flow_run_state(run_id: str) -> str:
     return run.state.type.value if run.state else "NONE"
 
 
-@pytest.mark.parametrize(
-    ("signum", "code", "line"),
-    [(signal.SIGINT, 130, "error: interrupted"), (signal.SIGTERM, 143, "error: terminated")],
-)
+@SIGNALS
 def test_a_signal_stops_export_in_one_line_and_the_next_run_completes(
     make_emulator: Callable[..., RunningEmulator],
     data_dir: Path,
@@ -111,9 +103,7 @@ def test_a_signal_stops_export_in_one_line_and_the_next_run_completes(
     assert 0 < stored < 60
 
     emu.store.reset_counts()
-    rerun = subprocess.run(
-        [CONVO_ETL, *args], env=cli_env, capture_output=True, text=True, timeout=120, check=False
-    )
+    rerun = run_cli(args, cli_env, timeout=120)
     assert rerun.returncode == 0, rerun.stderr
     assert emu.store.request_counts["history"] == 60 - stored
     with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as connection:
@@ -121,10 +111,7 @@ def test_a_signal_stops_export_in_one_line_and_the_next_run_completes(
         assert [s for (s,) in statuses.fetchall()] == ["interrupted", "completed"]
 
 
-@pytest.mark.parametrize(
-    ("signum", "code", "line"),
-    [(signal.SIGINT, 130, "error: interrupted"), (signal.SIGTERM, 143, "error: terminated")],
-)
+@SIGNALS
 def test_a_signal_stops_replay_in_one_line(
     make_emulator: Callable[..., RunningEmulator],
     data_dir: Path,

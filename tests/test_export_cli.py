@@ -17,26 +17,15 @@ from pathlib import Path
 import duckdb
 import orjson
 import pytest
+from conftest import CLI_KEY as KEY
+from conftest import CONVO_ETL
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.responses import DeploymentResponse
 from prefect.exceptions import ObjectNotFound
-from prefect.settings import PREFECT_API_URL
 from typer.testing import CliRunner, Result
 
 from emulator.server import RunningEmulator
 from flows.cli import app
-
-CONVO_ETL = str(Path(sys.executable).parent / "convo-etl")
-KEY = "test-key"
-
-
-@pytest.fixture
-def cli_env(prefect_harness: None) -> dict[str, str]:
-    """The environment of a `convo-etl` child: this session's Prefect server and a key."""
-    env = dict(os.environ)
-    env["PREFECT_API_URL"] = str(PREFECT_API_URL.value())
-    env["MISTRAL_API_KEY"] = KEY
-    return env
 
 
 def convo_etl(

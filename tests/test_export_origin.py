@@ -1,49 +1,23 @@
 """No mixing: an export into a data dir filled from another API refuses in one line, unless
 --allow-mixed; the warehouse remembers its origins (redacted URLs, never a key)."""
 
-import os
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
-import pytest
-from prefect.settings import PREFECT_API_URL
+from conftest import CLI_KEY as KEY
+from conftest import run_cli
 
 from emulator.server import RunningEmulator
-
-CONVO_ETL = str(Path(sys.executable).parent / "convo-etl")
-KEY = "sk-origin-test-key"
-
-
-@pytest.fixture
-def cli_env(prefect_harness: None) -> dict[str, str]:
-    """The environment of a `convo-etl` child: this session's Prefect server and a key."""
-    return {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value()), "MISTRAL_API_KEY": KEY}
 
 
 def export(
     url: str, data_dir: Path, env: dict[str, str], *extra: str
 ) -> subprocess.CompletedProcess[str]:
     """`convo-etl export` from ``url`` into ``data_dir``."""
-    return subprocess.run(
-        [
-            CONVO_ETL,
-            "export",
-            "--base-url",
-            url,
-            "--data-dir",
-            str(data_dir),
-            "--no-progress",
-            *extra,
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    args = ["export", "--base-url", url, "--data-dir", str(data_dir), "--no-progress"]
+    return run_cli([*args, *extra], env, timeout=120)
 
 
 def test_an_export_from_another_api_refuses_unless_allowed(
