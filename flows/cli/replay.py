@@ -25,7 +25,6 @@ from flows.prefect_api import PrefectServerFailed, prefect_api
 from flows.replay.flow import MISSING_KEY_MESSAGE, replay_flow
 from flows.replay.matrix import matrix_variants
 from flows.replay.run_id import check_run_id, new_run_id
-from flows.replay.runner import STOPS_THE_RUN
 from flows.replay.summary import print_summary
 from flows.settings import DEFAULT_DATA_DIR, Settings
 from load.warehouse import WarehouseLocked
@@ -38,12 +37,6 @@ def _settings(data_dir: Path, base_url: str | None) -> Settings:
     if settings.api.api_key is None:
         raise CliError(MISSING_KEY_MESSAGE, BAD_INPUT)
     return settings
-
-
-def first_leaf(group: ExceptionGroup) -> Exception:
-    """The first exception of a (nested) group: the rows' task group raises them grouped."""
-    first = group.exceptions[0]
-    return first_leaf(first) if isinstance(first, ExceptionGroup) else first
 
 
 def replay_command(
@@ -147,11 +140,6 @@ def replay_command(
             )
     except (WarehouseLocked, PrefectServerFailed) as exc:
         raise CliError(str(exc)) from None
-    except ExceptionGroup as group:
-        stopped = group.subgroup(STOPS_THE_RUN)
-        if stopped is None:
-            raise
-        raise CliError(str(first_leaf(stopped))) from None
     print_summary(summary)
     if summary.errors:
         raise typer.Exit(FAILED)

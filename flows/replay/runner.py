@@ -17,15 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from extract.client import ConversationsClient
-from extract.errors import (
-    ApiError,
-    ApiKeyRejected,
-    Conflict,
-    OutcomeUnknown,
-    RetriesExhausted,
-    StreamCut,
-    Unreachable,
-)
+from extract.errors import ApiError, Conflict, OutcomeUnknown, RetriesExhausted, StreamCut
 from extract.events import StreamEvent
 from flows.replay.landing import LandingFinder
 from flows.replay.progress import RunProgress
@@ -49,8 +41,6 @@ from transform.replay_requests import (
     turn_mode,
 )
 
-# Failures every other row would meet too: the run stops at the first, with one line.
-STOPS_THE_RUN = (ApiKeyRejected, Unreachable)
 PREVIOUS_TURN_FAILED = "previous turn failed"
 SEND_ATTEMPTS = 3
 CONFLICT_FIRST_WAIT, CONFLICT_MAX_WAIT = 0.25, 5.0
@@ -160,8 +150,6 @@ class TurnRunner:
             trace = _RowTrace()
             try:
                 turn = await self._row_turns(row, repeat_index, mode, source, trace)
-            except STOPS_THE_RUN:
-                raise
             except ApiError as exc:
                 turn = _Turn(None, NO_OUTPUT, str(exc))
             except Exception as exc:  # a row must end with a result, whatever went wrong
@@ -296,7 +284,7 @@ class TurnRunner:
             if exc.status == 429:
                 raise
             raise AmbiguousSend(str(exc), None) from exc
-        except (Conflict, AmbiguousSend, *STOPS_THE_RUN):
+        except (Conflict, AmbiguousSend):
             raise
         except ApiError as exc:
             if exc.status is not None and exc.status >= 500:
