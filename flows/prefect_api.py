@@ -29,12 +29,15 @@ from prefect.logging.handlers import APILogWorker
 from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
 from rich.console import Console
 
+from extract.urls import redacted_url
+
 STARTUP_TIMEOUT_S = 90.0
 DRAIN_TIMEOUT_S = 10.0
 _PORT_IN_USE_EXIT = 3  # uvicorn's exit code when it cannot bind
 _PR_SET_PDEATHSIG = 1
 # Offline by default; the user's environment may say otherwise.
 _SERVER_DEFAULTS = {"PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+_NOT_FOR_SERVER = frozenset({"MISTRAL_API_KEY"})
 _SERVER_ENV = {
     "PREFECT_UI_ENABLED": "0",
     "PREFECT__SERVER_EPHEMERAL": "1",
@@ -56,6 +59,7 @@ def prefect_api(console: Console) -> Iterator[str]:
     """The configured Prefect API, or a temporary server for as long as the block runs."""
     configured = prefect_api_url()
     if configured is not None:
+        check_answers(configured)
         yield configured
         return
     console.print(
@@ -74,6 +78,16 @@ def prefect_api(console: Console) -> Iterator[str]:
         _stop(process)
 
 
+def check_answers(url: str) -> None:
+    """Fail in one line, before any flow runs, when the configured Prefect API does not answer
+    (Prefect itself would retry for minutes and then print pages of tracebacks)."""
+    if not answers(url):
+        raise PrefectServerFailed(
+            f"no Prefect API answers at {redacted_url(url)} (PREFECT_API_URL): start it, or unset "
+            "PREFECT_API_URL to use a temporary one"
+        )
+
+
 def _drain_prefect_workers() -> None:
     """Send the logs and events Prefect still holds before their server stops (as Prefect's own
     test harness does), so that nothing is lost and nothing retries against a closed port."""
@@ -90,9 +104,12 @@ def _start_server() -> tuple[subprocess.Popen[bytes], str]:
         with tempfile.TemporaryFile() as errors:
             process = subprocess.Popen(
                 _server_command(port),
-                env={**_SERVER_DEFAULTS, **os.environ, **_SERVER_ENV},
+                env=_server_environment(),
                 stdout=subprocess.DEVNULL,
                 stderr=errors,
+                # Its own session: Ctrl-C (SIGINT to the terminal's process group) reaches only
+                # us, and the server stays up to record how our flow run ended; we stop it last.
+                start_new_session=True,
                 preexec_fn=_die_with_parent if sys.platform == "linux" else None,
             )
             url = f"http://127.0.0.1:{port}/api"
@@ -106,6 +123,12 @@ def _start_server() -> tuple[subprocess.Popen[bytes], str]:
                     f"the temporary Prefect server exited with code {exit_code}: "
                     f"{last_lines[-1] if last_lines else 'no output'}"
                 )
+
+
+def _server_environment() -> dict[str, str]:
+    """Our environment for the server, without the API key: the server never calls the API."""
+    inherited = {k: v for k, v in os.environ.items() if k not in _NOT_FOR_SERVER}
+    return {**_SERVER_DEFAULTS, **inherited, **_SERVER_ENV}
 
 
 def _server_command(port: int) -> list[str]:

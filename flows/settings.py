@@ -13,7 +13,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pydantic import SecretStr
+from pydantic import BaseModel, Field, SecretStr
 
 from extract.settings import ApiSettings
 
@@ -24,6 +24,28 @@ DATA_DIR_ENV = "CONVO_ETL_DATA_DIR"
 # merge runs beside the export's event loop on 2 cores, and a batch is too small to gain more.
 # Only the flows that write take it; a read-only query (`convo-etl sql`) gets DuckDB's defaults.
 WRITER_DUCKDB_LIMITS: Mapping[str, str | int] = {"memory_limit": "64MB", "threads": 1}
+
+MIB = 2**20
+
+
+class ClientLimits(BaseModel):
+    """How long a request or stream may take and how big a body may be (a flow parameter: the
+    CLI's --timeout, --stream-idle-timeout, --stream-timeout and --max-body-mb)."""
+
+    request_timeout: float = Field(120.0, gt=0)
+    stream_idle_timeout: float = Field(300.0, gt=0)
+    stream_timeout: float = Field(1800.0, gt=0)
+    max_body_mb: int = Field(512, ge=1)
+
+    def config_fields(self) -> dict[str, float | int]:
+        """These limits as ClientConfig fields."""
+        return {
+            "request_timeout": self.request_timeout,
+            "stream_idle_timeout": self.stream_idle_timeout,
+            "stream_timeout": self.stream_timeout,
+            "max_body_bytes": self.max_body_mb * MIB,
+        }
+
 
 _run_api_key: ContextVar[SecretStr | None] = ContextVar("run_api_key", default=None)
 

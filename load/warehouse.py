@@ -130,6 +130,31 @@ def record_export_run(con: duckdb.DuckDBPyConnection, run: pa.Table) -> None:
     run_in_transaction(con, {"batch_export_run": table}, ("export/merge_run.sql",))
 
 
+def mark_dead_runs_interrupted(con: duckdb.DuckDBPyConnection) -> None:
+    """Mark as interrupted every export run left running by a process that was killed.
+
+    Only for a connection that writes: it holds the warehouse's one write lock, so a run still
+    marked running has no live process behind it.
+    """
+    con.execute(sql_text("export/interrupted_runs.sql"))
+
+
+def other_origins(con: duckdb.DuckDBPyConnection, origin: str) -> list[str]:
+    """The APIs (warehouse_origin.origin) that filled this warehouse, other than ``origin``."""
+    rows = con.execute(sql_text("export/other_origins.sql"), {"origin": origin}).fetchall()
+    return [name for (name,) in rows]
+
+
+def record_origin(
+    con: duckdb.DuckDBPyConnection, origin: str, base_url: str, emulator: bool, run_id: str
+) -> None:
+    """Remember that ``run_id`` exported from ``origin`` (kept: the first run from it)."""
+    con.execute(
+        sql_text("export/record_origin.sql"),
+        {"origin": origin, "base_url": base_url, "emulator": emulator, "run_id": run_id},
+    )
+
+
 def record_export_failures(con: duckdb.DuckDBPyConnection, failures: pa.Table) -> None:
     """Record failures (from export_failures_table); the same failure twice is one row."""
     if failures.num_rows:

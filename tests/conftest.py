@@ -3,6 +3,8 @@
 import contextlib
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -85,3 +87,32 @@ def chromium() -> str:
     if os.environ.get("CI"):
         pytest.fail(f"{reason}, and CI must run the browser tests")
     pytest.skip(reason)
+
+
+CONVO_ETL = str(Path(sys.executable).parent / "convo-etl")
+CLI_KEY = "test-key"
+
+
+@pytest.fixture
+def cli_env(prefect_harness: None) -> dict[str, str]:
+    """The environment of a `convo-etl` child: this session's Prefect server and a key.
+
+    The harness sets PREFECT_API_URL only inside this process's settings context; children get
+    its value in their environment (rather than paying a temporary server's start-up each).
+    """
+    from prefect.settings import PREFECT_API_URL
+
+    return {
+        **os.environ,
+        "PREFECT_API_URL": str(PREFECT_API_URL.value()),
+        "MISTRAL_API_KEY": CLI_KEY,
+    }
+
+
+def run_cli(
+    args: list[str], env: dict[str, str], timeout: float = 180
+) -> "subprocess.CompletedProcess[str]":
+    """Run `convo-etl ARGS` in a child process to its end, capturing its output."""
+    return subprocess.run(
+        [CONVO_ETL, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )

@@ -62,7 +62,7 @@ def test_demo_exports_changes_and_exports_only_the_changes(
     for title, view in ANALYTICS_VIEWS:
         assert f"{title} ({view})" in out
     assert 'convo-etl sql "select * from latest_conversations limit 5"' in out
-    assert "MISTRAL_API_KEY=... convo-etl export" in out
+    assert "MISTRAL_API_KEY=... convo-etl export --data-dir mistral-data" in out
 
     with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as connection:
         runs = connection.execute(

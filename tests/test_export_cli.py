@@ -17,26 +17,15 @@ from pathlib import Path
 import duckdb
 import orjson
 import pytest
+from conftest import CLI_KEY as KEY
+from conftest import CONVO_ETL
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.responses import DeploymentResponse
 from prefect.exceptions import ObjectNotFound
-from prefect.settings import PREFECT_API_URL
 from typer.testing import CliRunner, Result
 
 from emulator.server import RunningEmulator
 from flows.cli import app
-
-CONVO_ETL = str(Path(sys.executable).parent / "convo-etl")
-KEY = "test-key"
-
-
-@pytest.fixture
-def cli_env(prefect_harness: None) -> dict[str, str]:
-    """The environment of a `convo-etl` child: this session's Prefect server and a key."""
-    env = dict(os.environ)
-    env["PREFECT_API_URL"] = str(PREFECT_API_URL.value())
-    env["MISTRAL_API_KEY"] = KEY
-    return env
 
 
 def convo_etl(
@@ -301,6 +290,9 @@ def test_kill_9_mid_run_leaves_a_consistent_warehouse_that_the_next_run_complete
     )
     assert keys == (total_entries, total_entries)
     assert conversations == (120,)
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as connection:
+        statuses = connection.execute("select status from export_runs order by started_at")
+        assert [s for (s,) in statuses.fetchall()] == ["interrupted", "completed"]
 
 
 def test_schedule_without_a_prefect_server_says_how_to_start_one() -> None:

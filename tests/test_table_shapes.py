@@ -17,6 +17,7 @@ from transform.schemas import (
     ENTRIES,
     EXPORT_FAILURES,
     EXPORT_RUNS,
+    WAREHOUSE_ORIGIN,
 )
 
 TABLES = {
@@ -32,6 +33,7 @@ TABLES = {
     "replay_checks": REPLAY_CHECKS,
     "replay_row_checks": REPLAY_ROW_CHECKS,
     "judge_cache": JUDGE_CACHE,
+    "warehouse_origin": WAREHOUSE_ORIGIN,
 }
 
 

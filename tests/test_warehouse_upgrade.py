@@ -18,7 +18,7 @@ ADDED = {
     "conversations": ("agent_version", "guardrails", "deleted_at", "deleted_in_run"),
     "entries": ("confirmation_status",),
     "messages": ("confirmation_status",),
-    "export_runs": ("marked_deleted", "purged"),
+    "export_runs": ("marked_deleted", "purged", "rate_limited", "pace_rps"),
 }
 
 

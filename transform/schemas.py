@@ -102,6 +102,8 @@ EXPORT_RUNS = pa.schema(
         pa.field("base_url", pa.string()),
         pa.field("marked_deleted", pa.int64()),
         pa.field("purged", pa.int64()),
+        pa.field("rate_limited", pa.int64()),
+        pa.field("pace_rps", pa.float64()),
     ]
 )
 
@@ -113,5 +115,16 @@ EXPORT_FAILURES = pa.schema(
         pa.field("status", pa.int32()),
         pa.field("reason", pa.string()),
         pa.field("failed_at", TIMESTAMP),
+    ]
+)
+
+# Which APIs filled the warehouse (flows.export.origin); sql/export/schema.sql has its DDL.
+WAREHOUSE_ORIGIN = pa.schema(
+    [
+        pa.field("origin", pa.string(), nullable=False),
+        pa.field("base_url", pa.string(), nullable=False),
+        pa.field("emulator", pa.bool_(), nullable=False),
+        pa.field("first_run", pa.string(), nullable=False),
+        pa.field("recorded_at", TIMESTAMP, nullable=False),
     ]
 )

@@ -5,8 +5,6 @@ Every command fails the same way (flows.cli.errors) and shares its options (flow
 
 import logging
 import os
-import signal
-import threading
 
 import pyarrow as pa
 import typer
@@ -14,8 +12,9 @@ from prefect.logging.handlers import PrefectConsoleHandler
 from prefect.settings import PREFECT_SERVER_ANALYTICS_ENABLED, temporary_settings
 
 from emulator.cli import emulator_command
+from flows import signals
 from flows.cli.demo import demo_command
-from flows.cli.errors import CliGroup, raise_terminated
+from flows.cli.errors import CliGroup
 from flows.cli.export import export_command, schedule_command
 from flows.cli.grade import grade_command
 from flows.cli.replay import replay_command
@@ -53,8 +52,7 @@ def _quiet_prefect_console() -> None:
 @app.callback()
 def entry(ctx: typer.Context) -> None:
     """Before any command: SIGTERM unwinds, Prefect is quiet, Arrow uses the system allocator."""
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, raise_terminated)
+    signals.install()
     if _ANALYTICS_ENV not in os.environ:
         ctx.with_resource(temporary_settings(updates={PREFECT_SERVER_ANALYTICS_ENABLED: False}))
     if _CONSOLE_LEVEL_ENV not in os.environ:

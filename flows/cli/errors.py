@@ -8,8 +8,12 @@ import sys
 from typing import Any
 
 import typer
+from prefect.exceptions import TerminationSignal
 from typer._click import exceptions as click_errors  # typer vendors click; these are its classes
 from typer.core import TyperGroup
+
+from flows import signals
+from load.storage_errors import StorageError, storage_error
 
 FAILED = 1
 BAD_INPUT = 2
@@ -27,9 +31,11 @@ class CliError(Exception):
         self.exit_code = exit_code
 
 
-def raise_terminated(signum: int, frame: object) -> None:
-    """SIGTERM's handler: unwind like Ctrl-C (cleanup runs), then exit 143."""
-    raise CliError("terminated", TERMINATED)
+def os_error_message(error: OSError) -> str:
+    """An OS error as one line naming the path and the OS's reason (StorageError says both)."""
+    if isinstance(error, StorageError) or error.filename is None:
+        return str(error)
+    return str(storage_error(error.filename, error))
 
 
 def print_error(message: str) -> None:
@@ -49,13 +55,21 @@ class CliGroup(TyperGroup):
         except CliError as error:
             print_error(error.message)
             sys.exit(error.exit_code)
+        except OSError as error:  # a disk, permission or path problem, wherever it surfaced
+            print_error(os_error_message(error))
+            sys.exit(FAILED)
         except click_errors.NoArgsIsHelpError as error:
             error.show()
             sys.exit(BAD_INPUT)
         except click_errors.ClickException as error:
             print_error(error.format_message())
             sys.exit(BAD_INPUT if isinstance(error, click_errors.UsageError) else FAILED)
-        except typer.Abort:
-            print_error("interrupted")
-            sys.exit(INTERRUPTED)
+        except (typer.Abort, KeyboardInterrupt):
+            code = INTERRUPTED
+        except TerminationSignal:  # Prefect's SIGTERM handler, where flows.signals is not set
+            print_error("terminated")
+            sys.exit(TERMINATED)
+        if code == INTERRUPTED:  # typer turns a KeyboardInterrupt into this exit code
+            print_error("terminated" if signals.terminated() else "interrupted")
+            sys.exit(TERMINATED if signals.terminated() else INTERRUPTED)
         sys.exit(code if isinstance(code, int) else 0)

@@ -9,18 +9,24 @@ from prefect.client.schemas.schedules import CronSchedule
 from pydantic import ValidationError
 from rich.console import Console
 
+from extract.urls import redacted_url
 from flows.cli.errors import BAD_INPUT, CliError
 from flows.cli.options import (
     BaseUrl,
     Concurrency,
     DataDir,
+    MaxBodyMb,
     Rps,
+    StreamIdleTimeout,
+    StreamTimeout,
+    Timeout,
+    client_limits,
     command_settings,
     validation_message,
 )
 from flows.export.flow import export_conversations
 from flows.export.run import ExportFailed, run_export
-from flows.prefect_api import PrefectServerFailed, prefect_api, prefect_api_url
+from flows.prefect_api import PrefectServerFailed, check_answers, prefect_api, prefect_api_url
 from flows.settings import DEFAULT_DATA_DIR, Settings
 
 NO_KEY_MESSAGE = (
@@ -74,7 +80,15 @@ def export_command(
     page_size: PageSize = 100,
     max_failures: MaxFailures = 0,
     progress: Annotated[bool, typer.Option(help="Show a progress bar on stderr.")] = True,
+    allow_mixed: Annotated[
+        bool,
+        typer.Option(help="Export into a data dir filled from another API (mixing both)."),
+    ] = False,
     purge_deleted: PurgeDeleted = False,
+    timeout: Timeout = 120.0,
+    stream_idle_timeout: StreamIdleTimeout = 300.0,
+    stream_timeout: StreamTimeout = 1800.0,
+    max_body_mb: MaxBodyMb = 512,
 ) -> None:
     """Copy every conversation the key can see into Parquet and DuckDB (only what changed).
 
@@ -97,6 +111,10 @@ def export_command(
                     "max_failures": max_failures,
                     "show_progress": progress,
                     "purge_deleted": purge_deleted,
+                    "allow_mixed": allow_mixed,
+                    "limits": client_limits(
+                        timeout, stream_idle_timeout, stream_timeout, max_body_mb
+                    ),
                 },
                 stderr,
                 started=started,
@@ -117,6 +135,10 @@ def schedule_command(
     batch_size: BatchSize = 250,
     max_failures: MaxFailures = 0,
     purge_deleted: PurgeDeleted = False,
+    timeout: Timeout = 120.0,
+    stream_idle_timeout: StreamIdleTimeout = 300.0,
+    stream_timeout: StreamTimeout = 1800.0,
+    max_body_mb: MaxBodyMb = 512,
 ) -> None:
     """Serve the export as a Prefect deployment that runs on a cron schedule (needs a server).
 
@@ -126,12 +148,17 @@ def schedule_command(
         CronSchedule(cron=cron)
     except ValidationError as error:
         raise CliError(validation_message(error), BAD_INPUT) from None
-    if prefect_api_url() is None:
+    api_url = prefect_api_url()
+    if api_url is None:
         raise CliError(NO_SERVER_MESSAGE)
     settings = keyed_settings(data_dir, base_url)
+    try:
+        check_answers(api_url)
+    except PrefectServerFailed as error:
+        raise CliError(str(error)) from None
     stderr.print(
-        f"serving deployment export-conversations/{name} on cron {cron!r} at {prefect_api_url()}"
-        " (Ctrl-C stops it)",
+        f"serving deployment export-conversations/{name} on cron {cron!r} at "
+        f"{redacted_url(api_url)} (Ctrl-C stops it)",
         highlight=False,
     )
     export_conversations.serve(
@@ -145,6 +172,9 @@ def schedule_command(
             "batch_size": batch_size,
             "max_failures": max_failures,
             "purge_deleted": purge_deleted,
+            "limits": client_limits(
+                timeout, stream_idle_timeout, stream_timeout, max_body_mb
+            ).model_dump(),
         },
         print_starting_message=False,
     )

@@ -10,7 +10,13 @@ import typer
 from pydantic import ValidationError
 
 from flows.cli.errors import BAD_INPUT, CliError
-from flows.settings import DATA_DIR_ENV, DEFAULT_DATA_DIR, Settings, load_settings
+from flows.settings import (
+    DATA_DIR_ENV,
+    DEFAULT_DATA_DIR,
+    ClientLimits,
+    Settings,
+    load_settings,
+)
 
 DataDir = Annotated[
     Path,
@@ -30,6 +36,40 @@ BaseUrl = Annotated[
 ]
 Concurrency = Annotated[int, typer.Option("--concurrency", min=1, help="Requests in flight.")]
 Rps = Annotated[float | None, typer.Option("--rps", min=0.001, help="Requests per second at most.")]
+Timeout = Annotated[
+    float,
+    typer.Option(
+        "--timeout",
+        min=0.001,
+        help="Seconds a request may take (a POST that times out is not resent: its outcome is "
+        "unknown).",
+    ),
+]
+StreamIdleTimeout = Annotated[
+    float,
+    typer.Option("--stream-idle-timeout", min=0.001, help="Seconds a stream may stay silent."),
+]
+StreamTimeout = Annotated[
+    float, typer.Option("--stream-timeout", min=0.001, help="Seconds a whole stream may take.")
+]
+MaxBodyMb = Annotated[
+    int,
+    typer.Option(
+        "--max-body-mb", min=1, help="Largest response body, in MiB (a larger one fails its item)."
+    ),
+]
+
+
+def client_limits(
+    timeout: float, stream_idle_timeout: float, stream_timeout: float, max_body_mb: int
+) -> ClientLimits:
+    """The client limits a command's options ask for."""
+    return ClientLimits(
+        request_timeout=timeout,
+        stream_idle_timeout=stream_idle_timeout,
+        stream_timeout=stream_timeout,
+        max_body_mb=max_body_mb,
+    )
 
 
 def validation_message(error: ValidationError) -> str:

@@ -7,10 +7,20 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from extract.settings import ApiSettings
 from flows.cli.errors import BAD_INPUT, FAILED, CliError
 from flows.cli.gate import FailUnder, JudgeModel, Prices, check_gate_inputs, checked_prices, gate
-from flows.cli.options import BaseUrl, Concurrency, DataDir, Rps, command_settings
+from flows.cli.options import (
+    BaseUrl,
+    Concurrency,
+    DataDir,
+    MaxBodyMb,
+    Rps,
+    StreamIdleTimeout,
+    StreamTimeout,
+    Timeout,
+    client_limits,
+    command_settings,
+)
 from flows.prefect_api import PrefectServerFailed, prefect_api
 from flows.replay.flow import MISSING_KEY_MESSAGE, replay_flow
 from flows.replay.matrix import matrix_variants
@@ -22,12 +32,9 @@ from transform.prompts import PromptSetInvalid, parse_prompts
 
 
 def _settings(data_dir: Path, base_url: str | None) -> Settings:
-    """The command's settings; without a key for the real API, say how to get going."""
+    """The command's settings; without a key (any API, the emulator too), say how to get going."""
     settings = command_settings(data_dir, base_url)
-    if (
-        settings.api.api_key is None
-        and settings.api.base_url == ApiSettings.model_fields["base_url"].default
-    ):
+    if settings.api.api_key is None:
         raise CliError(MISSING_KEY_MESSAGE, BAD_INPUT)
     return settings
 
@@ -74,6 +81,10 @@ def replay_command(
     judge_model: JudgeModel = None,
     prices: Prices = None,
     fail_under: FailUnder = None,
+    timeout: Timeout = 120.0,
+    stream_idle_timeout: StreamIdleTimeout = 300.0,
+    stream_timeout: StreamTimeout = 1800.0,
+    max_body_mb: MaxBodyMb = 512,
 ) -> None:
     """Replay a prompt CSV against a model or agent, store what came back, grade it.
 
@@ -125,6 +136,7 @@ def replay_command(
                     max_tool_rounds=max_tool_rounds,
                     judge_model=judge_model,
                     prices_path=str(prices) if prices else None,
+                    limits=client_limits(timeout, stream_idle_timeout, stream_timeout, max_body_mb),
                 )
             )
     except (WarehouseLocked, PrefectServerFailed) as exc:

@@ -5,7 +5,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from flows.cli.errors import CliError
+from flows.cli.errors import BAD_INPUT, CliError
 from flows.cli.options import DataDir
 from flows.export.query import QueryFailed, QueryFormat, run_query
 from flows.settings import DEFAULT_DATA_DIR
@@ -20,6 +20,8 @@ def sql_command(
     ] = QueryFormat.TABLE,
 ) -> None:
     """Run one read-only SQL query against the warehouse and print the result."""
+    if not query.strip():
+        raise CliError("the query is empty: give one SQL statement, e.g. 'select 1'", BAD_INPUT)
     try:
         run_query(data_dir, query, output, Console())
     except QueryFailed as error:

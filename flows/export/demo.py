@@ -84,8 +84,8 @@ def next_steps(data_dir: Path) -> str:
             f'  convo-etl sql "select type, count(*) from entries group by 1"{flag} --format csv',
             f"  duckdb {data_dir / 'warehouse.duckdb'}   (or read {data_dir / 'parquet'}/*/ "
             "with any Parquet reader)",
-            "Export your real conversations (same command, real API):",
-            "  MISTRAL_API_KEY=... convo-etl export",
+            "Export your real conversations (same command, real API, into its own directory):",
+            "  MISTRAL_API_KEY=... convo-etl export --data-dir mistral-data",
             "Schedule it nightly on a Prefect server:",
             "  prefect server start   # then, in another shell:",
             "  MISTRAL_API_KEY=... PREFECT_API_URL=http://127.0.0.1:4200/api "
@@ -128,7 +128,12 @@ def run_demo(conversations: int, changes: int, data_dir: Path, console: Console)
         started = time.perf_counter()
         # The flow never takes its key as a parameter (so Prefect never stores it): in this
         # process, for these runs, that key is the emulator's.
-        flow_kwargs = {"data_dir": str(data_dir), "base_url": emulator.url, "show_progress": True}
+        flow_kwargs = {
+            "data_dir": str(data_dir),
+            "base_url": emulator.url,
+            "show_progress": True,
+            "emulator": True,
+        }
         with api_key_for_runs(DEMO_API_KEY), prefect_api(console):
             run_demo_exports(flow_kwargs, emulator.url, changes, console, started)
     show_analytics(data_dir, console)

@@ -19,14 +19,26 @@ from prefect.runtime import flow_run
 
 from extract.client import ConversationsClient
 from extract.pager import iter_conversation_pages
+from extract.urls import redacted_url
+from flows import signals
+from flows.export.origin import checked_origin
 from flows.export.pipeline import ExportOptions, ExportRun, export_batches
 from flows.export.progress import ExportProgress
 from flows.export.store import record_run
 from flows.export.summary import ExportSummary, summary_markdown
 from flows.gc_tuning import rare_full_collections
-from flows.settings import DEFAULT_DATA_DIR, Settings, load_settings
-from load.warehouse import open_warehouse, remove_warehouse, warehouse_path
+from flows.settings import DEFAULT_DATA_DIR, ClientLimits, Settings, load_settings
+from load.warehouse import (
+    mark_dead_runs_interrupted,
+    open_warehouse,
+    remove_warehouse,
+    warehouse_path,
+)
 from transform.wording import counted
+
+# How Ctrl-C and SIGTERM reach the flow (flows.signals): asyncio cancels it; a second Ctrl-C
+# raises KeyboardInterrupt.
+STOP_SIGNALS = (asyncio.CancelledError, KeyboardInterrupt)
 
 
 class TooManyFailures(Exception):
@@ -91,20 +103,26 @@ async def export_recorded(
 ) -> None:
     """Export with the run recorded in export_runs: as running first, then as it ended."""
     status = "failed"
-    record_run(warehouse, summary, options.mode, "running", options.base_url)
+    mark_dead_runs_interrupted(warehouse)
+    record_run(warehouse, summary, options.mode, "running", redacted_url(options.base_url))
     try:
         with ExportProgress(options.show_progress) as progress:
             await export_batches(
                 ExportRun(client, warehouse, first_page, pages, options, summary, progress)
             )
         status = "completed" if summary.failed <= options.max_failures else "failed"
+    except STOP_SIGNALS:
+        status = "interrupted"
+        raise
     finally:
         summary.finished_at = _now()
         # A run that fetched nothing (nothing changed) spent its fetch phase listing.
         summary.fetch_finished = summary.fetch_finished or summary.finished_at
         summary.requests = client.stats.requests
         summary.retries = client.stats.retries
-        record_run(warehouse, summary, options.mode, status, options.base_url)
+        summary.rate_limited = client.stats.rate_limited
+        summary.pace_rps = client.stats.pace_rps
+        record_run(warehouse, summary, options.mode, status, redacted_url(options.base_url))
 
 
 @flow(name="export-conversations")
@@ -120,15 +138,21 @@ async def export_conversations(
     max_failures: int = 0,
     show_progress: bool = False,
     purge_deleted: bool = False,
+    limits: ClientLimits | None = None,
+    allow_mixed: bool = False,
+    emulator: bool = False,
 ) -> ExportSummary:
     """Copy every conversation the key can see (or just ``conversation_ids``) into the warehouse.
 
     The key comes from MISTRAL_API_KEY, never from a parameter, so Prefect never stores it.
     """
+    signals.install()
     logger = get_run_logger()
     summary = ExportSummary(run_id=str(flow_run.get_id()), started_at=_now())
     settings = load_settings(data_dir, base_url)
-    config = settings.api.client_config(concurrency=concurrency, rps=rps)
+    config = settings.api.client_config(
+        concurrency=concurrency, rps=rps, **(limits or ClientLimits()).config_fields()
+    )
     options = ExportOptions(
         data_dir=settings.data_dir,
         full=full,
@@ -146,6 +170,7 @@ async def export_conversations(
         listing = not options.conversation_ids
         first_page, warehouse = await first_page_and_warehouse(pages, settings, listing)
         try:
+            checked_origin(warehouse, options.base_url, emulator, allow_mixed, summary.run_id)
             with rare_full_collections():
                 await export_recorded(client, warehouse, first_page, pages, options, summary)
         finally:

@@ -138,6 +138,8 @@ def record_run(
                 "base_url": base_url,
                 "marked_deleted": summary.marked_deleted,
                 "purged": summary.purged,
+                "rate_limited": summary.rate_limited,
+                "pace_rps": summary.pace_rps,
             }
         ),
     )

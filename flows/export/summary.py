@@ -33,6 +33,8 @@ class ExportSummary:
     messages_written: int = 0
     requests: int = 0
     retries: int = 0
+    rate_limited: int = 0
+    pace_rps: float | None = None
     batches: int = 0
     fetch_started: datetime | None = None
     fetch_finished: datetime | None = None
@@ -68,6 +70,8 @@ class ExportSummary:
             ("messages written", f"{self.messages_written:,}"),
             ("requests", f"{self.requests:,}"),
             ("retries", f"{self.retries:,}"),
+            ("rate limited (429)", f"{self.rate_limited:,}"),
+            ("learned pace", "-" if self.pace_rps is None else f"{self.pace_rps:.2f} req/s"),
             ("batches", f"{self.batches:,}"),
             ("duration", f"{self.duration_s:.2f} s"),
             ("fetch phase", f"{self.fetch_duration_s:.2f} s"),

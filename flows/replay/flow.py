@@ -19,6 +19,8 @@ from prefect.artifacts import acreate_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from extract.client import ConversationsClient
+from extract.urls import redacted_url
+from flows import signals
 from flows.evals.grade import Judge, grade_run
 from flows.evals.prices import read_prices
 from flows.gc_tuning import rare_full_collections
@@ -28,7 +30,7 @@ from flows.replay.run_id import check_run_id, new_run_id
 from flows.replay.runner import ReplayPolicy, TurnRunner
 from flows.replay.sink import ResultSink
 from flows.replay.summary import ReplaySummary, summary_markdown
-from flows.settings import load_settings
+from flows.settings import ClientLimits, load_settings
 from load.replay_journal import SendJournal
 from load.replay_merge import (
     batch_part_name,
@@ -83,6 +85,7 @@ async def replay_flow(
     max_tool_rounds: int = 8,
     judge_model: str | None = None,
     prices_path: str | None = None,
+    limits: ClientLimits | None = None,
 ) -> ReplaySummary:
     """Send every row of the prompt CSV (times `repeat`) and store results, events and the run;
     then grade the results against the rows' checks (llm-rubric too, given a `judge_model`).
@@ -90,6 +93,7 @@ async def replay_flow(
     Several models or agents make a matrix run: the prompt set once per variant.
     The API key comes from MISTRAL_API_KEY, never from a parameter (Prefect records those).
     """
+    signals.install()
     clock = time.perf_counter()
     started_at = datetime.now(UTC)
     run_id = check_run_id(run_id or new_run_id())
@@ -135,7 +139,7 @@ async def replay_flow(
                 repeat,
                 counts,
                 stream,
-                settings.api.base_url,
+                redacted_url(settings.api.base_url),
                 options,
             )
 
@@ -156,7 +160,9 @@ async def replay_flow(
             journal.stored([(item.row.send_key, item.repeat_index) for item in items])
 
         total = len(rows) * repeat * len(variants)
-        config = settings.api.client_config(concurrency=concurrency, rps=rps)
+        config = settings.api.client_config(
+            concurrency=concurrency, rps=rps, **(limits or ClientLimits()).config_fields()
+        )
         # Sends go through a client that never retries a 5xx or a lost connection by itself:
         # such a send may have landed, and the runner looks it up before any resend.
         send_config = replace(config, max_retries=0)
@@ -200,6 +206,8 @@ async def replay_flow(
         skipped=runner.skipped,
         seconds=time.perf_counter() - clock,
         grading=grading,
+        rate_limited=client.stats.rate_limited + poster.stats.rate_limited,
+        pace_rps=poster.stats.pace_rps or client.stats.pace_rps,
     )
     await acreate_markdown_artifact(
         markdown=summary_markdown(summary, source.name),

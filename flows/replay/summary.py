@@ -21,10 +21,17 @@ class ReplaySummary(RunTotals):
     skipped: int
     seconds: float
     grading: GradeReport | None = None
+    rate_limited: int = 0
+    pace_rps: float | None = None
 
 
 def _ms(value: float | None, template: str) -> str:
     return "-" if value is None else template.format(value)
+
+
+def pace(summary: ReplaySummary) -> str:
+    """The pace learned from 429s, or "-" when the API never limited the run."""
+    return "-" if summary.pace_rps is None else f"{summary.pace_rps:.2f} req/s"
 
 
 def summary_markdown(summary: ReplaySummary, source_file: str) -> str:
@@ -39,7 +46,8 @@ def summary_markdown(summary: ReplaySummary, source_file: str) -> str:
             "",
             f"Prompt set `{source_file}`: {counted(summary.rows, 'row')}, "
             f"{counted(summary.results, 'result')} "
-            f"({summary.sent} sent, {summary.skipped} already ok) in {summary.seconds:.1f} s.",
+            f"({summary.sent} sent, {summary.skipped} already ok) in {summary.seconds:.1f} s; "
+            f"{summary.rate_limited} rate limited, learned pace {pace(summary)}.",
             "",
             "| ok | errors | recovered | prompt tokens | completion tokens | total tokens |",
             "|---:|---:|---:|---:|---:|---:|",
@@ -79,6 +87,7 @@ def print_summary(summary: ReplaySummary) -> None:
             "time to first token p50 / p95",
             f"{ms(summary.ttft_p50_ms)} / {ms(summary.ttft_p95_ms)}",
         ),
+        ("rate limited (429) / learned pace", f"{summary.rate_limited} / {pace(summary)}"),
         ("wall time", f"{summary.seconds:.1f} s"),
         *(grading_lines(summary.grading) if summary.grading else []),
     ]

@@ -121,9 +121,11 @@ CREATE TABLE IF NOT EXISTS export_runs (
     requests         BIGINT,
     retries          BIGINT,
     duration_s       DOUBLE,
-    base_url         VARCHAR,          -- never carries the API key
+    base_url         VARCHAR,          -- never carries the API key nor URL credentials
     marked_deleted   BIGINT,           -- stored conversations this run found gone from the API
-    purged           BIGINT            -- deleted conversations --purge-deleted removed
+    purged           BIGINT,           -- deleted conversations --purge-deleted removed
+    rate_limited     BIGINT,           -- 429s the API answered
+    pace_rps         DOUBLE            -- the pace learned from 429s (null: never limited)
 );
 
 -- Every conversation a run could not fetch, and why.
@@ -145,3 +147,15 @@ ALTER TABLE entries ADD COLUMN IF NOT EXISTS confirmation_status VARCHAR;
 ALTER TABLE messages ADD COLUMN IF NOT EXISTS confirmation_status VARCHAR;
 ALTER TABLE export_runs ADD COLUMN IF NOT EXISTS marked_deleted BIGINT;
 ALTER TABLE export_runs ADD COLUMN IF NOT EXISTS purged BIGINT;
+ALTER TABLE export_runs ADD COLUMN IF NOT EXISTS rate_limited BIGINT;
+ALTER TABLE export_runs ADD COLUMN IF NOT EXISTS pace_rps DOUBLE;
+
+-- Which API filled this warehouse (redacted base URL, never a key): an export from another API
+-- refuses unless told --allow-mixed. Every emulator counts as one origin (its port changes).
+CREATE TABLE IF NOT EXISTS warehouse_origin (
+    origin      VARCHAR PRIMARY KEY,   -- the redacted base URL, or 'emulator'
+    base_url    VARCHAR NOT NULL,      -- the redacted base URL of the first run from it
+    emulator    BOOLEAN NOT NULL,
+    first_run   VARCHAR NOT NULL,
+    recorded_at TIMESTAMPTZ NOT NULL
+);
