@@ -8,6 +8,7 @@ from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from extract.client import ClientConfig
+from extract.urls import redacted_url
 
 
 class ApiSettings(BaseSettings):
@@ -29,10 +30,16 @@ class ApiSettings(BaseSettings):
     @field_validator("base_url")
     @classmethod
     def _base_url_is_http(cls, value: str) -> str:
-        """Fail at start-up on a base URL the client could never reach."""
+        """Fail at start-up on a base URL the client could never reach; keep no credentials.
+
+        The client sends requests to the URL without its userinfo and query (a bearer key is the
+        API's only credential), so dropping them here keeps them out of every flow parameter,
+        stored row and message downstream.
+        """
         if not value.startswith(("http://", "https://")):
-            raise ValueError(f"MISTRAL_BASE_URL must start with http:// or https://, got {value!r}")
-        return value.rstrip("/")
+            shown = redacted_url(value) if "://" in value else "a URL without a scheme"
+            raise ValueError(f"MISTRAL_BASE_URL must start with http:// or https://, got {shown!r}")
+        return redacted_url(value).rstrip("/")
 
     def client_config(self, **limits: Any) -> ClientConfig:
         """A ClientConfig for these settings; ``limits`` override concurrency, rps, timeouts..."""

@@ -1,6 +1,7 @@
 """No mixing: an export into a data dir filled from another API refuses in one line, unless
 --allow-mixed; the warehouse remembers its origins (redacted URLs, never a key)."""
 
+import asyncio
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -46,3 +47,27 @@ def test_an_export_from_another_api_refuses_unless_allowed(
     assert origins == [(first.url, False), (other.url, False)]
     assert stored == (5,)
     assert KEY not in (data_dir / "warehouse.duckdb").read_bytes().decode("latin-1")
+
+
+def test_credentials_in_the_base_url_reach_no_flow_parameter_row_or_line(
+    make_emulator: Callable[..., RunningEmulator], data_dir: Path, cli_env: dict[str, str]
+) -> None:
+    emu = make_emulator(conversations=3, seed=4)
+    host = emu.url.removeprefix("http://")
+    url = f"http://proxy-user:s3cretpass@{host}/?token=t0kenvalue"
+    done = export(url, data_dir, cli_env)
+    assert done.returncode == 0, done.stderr
+
+    async def parameters() -> str:
+        from prefect.client.orchestration import get_client
+
+        async with get_client() as client:
+            runs = await client.read_flow_runs()
+        return repr([run.parameters for run in runs])
+
+    shown = asyncio.run(parameters()) + done.stdout + done.stderr
+    stored = (data_dir / "warehouse.duckdb").read_bytes().decode("latin-1")
+    for secret in ("s3cretpass", "t0kenvalue", "proxy-user"):
+        assert secret not in shown
+        assert secret not in stored
+    assert emu.url in shown
