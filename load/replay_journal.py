@@ -59,7 +59,7 @@ class SendJournal:
                         record["tag"],
                         record["sent_at"],
                     )
-                elif record["kind"] == "stored":
+                elif record["kind"] in ("stored", "refused"):
                     sends.pop(key, None)
                 elif key in sends and sends[key].round == record["round"]:
                     last = sends[key]
@@ -95,6 +95,10 @@ class SendJournal:
                 "conversation_id": conversation_id,
             }
         )
+
+    def refused(self, row_id: str, repeat_index: int) -> None:
+        """Record that the API refused this send (a rejected key): it landed nowhere."""
+        self._write_lines([{"kind": "refused", "row": row_id, "repeat": repeat_index}])
 
     def stored(self, keys: list[tuple[str, int]]) -> None:
         """Record that these (row, repeat) results are in the warehouse: nothing is pending."""

@@ -4,8 +4,10 @@ the temporary Prefect server never sees the API key."""
 import os
 import socket
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
+import duckdb
 import pytest
 from conftest import run_cli
 from prefect.settings import PREFECT_API_URL, temporary_settings
@@ -87,3 +89,39 @@ def test_replay_without_a_key_against_any_api_is_one_line(
     assert result.returncode == 2
     assert [line for line in result.stderr.splitlines() if line.strip()] == [result.stderr.strip()]
     assert result.stderr.startswith("error: MISTRAL_API_KEY is not set.")
+
+
+@pytest.mark.parametrize("stream", ["--stream", "--no-stream"])
+def test_replay_stops_at_the_first_rejected_key_and_a_resume_sends_the_rest(
+    make_emulator: Callable[..., RunningEmulator],
+    data_dir: Path,
+    tmp_path: Path,
+    cli_env: dict[str, str],
+    stream: str,
+) -> None:
+    emu = make_emulator(conversations=2, api_key="sk-the-right-key")
+    prompts = tmp_path / "prompts.csv"
+    rows = "".join(f"r{i},Question {i}?,mistral-small-latest\n" for i in range(12))
+    prompts.write_text("id,prompt,model\n" + rows, encoding="utf-8")
+    args = ["replay", str(prompts), "--data-dir", str(data_dir), "--run-id", "keyed", stream]
+    wrong = {**cli_env, "MISTRAL_BASE_URL": emu.url, "MISTRAL_API_KEY": "sk-a-wrong-key"}
+
+    refused = run_cli([*args, "--concurrency", "1"], wrong, timeout=120)
+    errors = [line for line in refused.stderr.splitlines() if line.startswith("error")]
+    assert refused.returncode == 1
+    operation = "start_stream" if stream == "--stream" else "start"
+    rejected = f"API key rejected by {emu.url}: check MISTRAL_API_KEY"
+    assert errors == [f"error: {operation}: HTTP 401: {rejected}"]
+    assert "Traceback" not in refused.stderr
+    assert sum(emu.store.rejected_counts.values()) == 1  # the first send, and no other
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as connection:
+        assert connection.execute("select count(*) from replay_results").fetchone() == (0,)
+
+    right = {**wrong, "MISTRAL_API_KEY": "sk-the-right-key"}
+    resumed = run_cli(args, right, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    assert sum(emu.store.turns_created.values()) == 12
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as connection:
+        assert connection.execute(
+            "select count(*) from replay_results where status = 'ok'"
+        ).fetchone() == (12,)

@@ -19,6 +19,7 @@ from emulator.catalog import AGENTS
 from emulator.events import DELTAS_BEFORE_ERROR
 from emulator.replies import agent_step, reply_pieces, reply_text, usage_for
 from emulator.server import RunningEmulator
+from extract.errors import ApiKeyRejected
 from flows.replay.flow import ReplaySummary, replay_flow
 from load.warehouse import open_warehouse
 
@@ -251,11 +252,10 @@ def test_a_rerun_with_the_same_run_id_sends_only_what_is_not_ok(
     ]
 
     emu.config.api_key = "a-different-key"
-    refused = replay(tmp_path, data_dir, emu, whole, batch_rows=1)
-    assert (refused.ok, refused.errors, refused.sent, refused.skipped) == (2, 3, 2, 2)
-    errors = {r["row_id"]: r["error"] for r in stored(data_dir) if r["status"] == "error"}
-    assert errors["t3"] == "previous turn failed"
-    assert "HTTP 401" in errors["t2"] and "HTTP 401" in errors["y"]
+    # A rejected key stops the run at the first 401: nothing more is sent, nothing stored.
+    with pytest.raises(ApiKeyRejected):
+        replay(tmp_path, data_dir, emu, whole, batch_rows=1)
+    assert sorted(r["row_id"] for r in stored(data_dir)) == ["t1", "x"]
 
     emu.config.api_key = None
     emu.store.reset_counts()

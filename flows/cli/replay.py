@@ -25,6 +25,7 @@ from flows.prefect_api import PrefectServerFailed, prefect_api
 from flows.replay.flow import MISSING_KEY_MESSAGE, replay_flow
 from flows.replay.matrix import matrix_variants
 from flows.replay.run_id import check_run_id, new_run_id
+from flows.replay.runner import STOPS_THE_RUN
 from flows.replay.summary import print_summary
 from flows.settings import DEFAULT_DATA_DIR, Settings
 from load.warehouse import WarehouseLocked
@@ -139,7 +140,7 @@ def replay_command(
                     limits=client_limits(timeout, stream_idle_timeout, stream_timeout, max_body_mb),
                 )
             )
-    except (WarehouseLocked, PrefectServerFailed) as exc:
+    except (WarehouseLocked, PrefectServerFailed, *STOPS_THE_RUN) as exc:
         raise CliError(str(exc)) from None
     print_summary(summary)
     if summary.errors:

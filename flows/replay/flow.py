@@ -184,6 +184,9 @@ async def replay_flow(
                             group.create_task(
                                 runner.run_sequence(sequence, repeat_index, done, sink, progress)
                             )
+        if runner.stopped_by is not None:
+            # The rows already stored stay; the ones not sent are sent when the run resumes.
+            raise runner.stopped_by
         totals = run_totals(run_summary(con, run_id))
         store_replay_run(con, root, run_id, run_row(datetime.now(UTC), (totals.ok, totals.errors)))
         if stored:

@@ -17,7 +17,15 @@ from datetime import UTC, datetime
 from typing import Any
 
 from extract.client import ConversationsClient
-from extract.errors import ApiError, Conflict, OutcomeUnknown, RetriesExhausted, StreamCut
+from extract.errors import (
+    ApiError,
+    ApiKeyRejected,
+    Conflict,
+    OutcomeUnknown,
+    RetriesExhausted,
+    StreamCut,
+    Unreachable,
+)
 from extract.events import StreamEvent
 from flows.replay.landing import LandingFinder
 from flows.replay.progress import RunProgress
@@ -42,6 +50,8 @@ from transform.replay_requests import (
 )
 
 PREVIOUS_TURN_FAILED = "previous turn failed"
+# Failures no other row can escape: the run stops at the first, and no further row is sent.
+STOPS_THE_RUN = (ApiKeyRejected, Unreachable)
 SEND_ATTEMPTS = 3
 CONFLICT_FIRST_WAIT, CONFLICT_MAX_WAIT = 0.25, 5.0
 NO_OUTPUT = AssistantOutput("", None)
@@ -109,6 +119,7 @@ class TurnRunner:
         self._conversation_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self.sent = 0
         self.skipped = 0
+        self.stopped_by: ApiError | None = None
 
     async def run_sequence(
         self,
@@ -122,6 +133,8 @@ class TurnRunner:
         thread_conversation: str | None = None
         failed = False
         for position, row in enumerate(sequence.rows):
+            if self.stopped_by is not None:
+                return  # unsent rows stay unstored: a resume sends them
             earlier = stored.get((row.row_id, repeat_index))
             if earlier is not None and earlier.status == OK:
                 progress.finished(ok=True)
@@ -134,6 +147,8 @@ class TurnRunner:
                 outcome = _unsent(mode, source, PREVIOUS_TURN_FAILED)
             else:
                 outcome = await self.run_turn(row, repeat_index, mode, source)
+                if outcome is None:
+                    return
             sink.add(ReplayItem(row, repeat_index, outcome))
             if sequence.thread is not None:
                 failed = outcome.status != OK
@@ -141,15 +156,22 @@ class TurnRunner:
 
     async def run_turn(
         self, row: PromptRow, repeat_index: int, mode: str, source: str | None
-    ) -> TurnOutcome:
-        """Send one row (and its function-call rounds); every failure becomes an error outcome."""
+    ) -> TurnOutcome | None:
+        """Send one row (and its function-call rounds); every failure becomes an error outcome,
+        but one that stops the run (a rejected key, an unreachable API): then None."""
         lock = self._conversation_locks[source] if source else contextlib.nullcontext()
         async with lock, self._slots:
+            if self.stopped_by is not None:
+                return None
             self.sent += 1
             started_at, clock = datetime.now(UTC), time.perf_counter()
             trace = _RowTrace()
             try:
                 turn = await self._row_turns(row, repeat_index, mode, source, trace)
+            except STOPS_THE_RUN as exc:
+                self.stopped_by = self.stopped_by or exc
+                self._journal.refused(row.send_key, repeat_index)
+                return None
             except ApiError as exc:
                 turn = _Turn(None, NO_OUTPUT, str(exc))
             except Exception as exc:  # a row must end with a result, whatever went wrong
@@ -284,7 +306,7 @@ class TurnRunner:
             if exc.status == 429:
                 raise
             raise AmbiguousSend(str(exc), None) from exc
-        except (Conflict, AmbiguousSend):
+        except (Conflict, AmbiguousSend, *STOPS_THE_RUN):
             raise
         except ApiError as exc:
             if exc.status is not None and exc.status >= 500:
