@@ -32,6 +32,9 @@ bench: $(STAMP)
 	$(BIN)/python bench/export_bench.py
 	$(BIN)/python bench/flatten_bench.py
 	$(BIN)/python bench/replay_bench.py
+	$(BIN)/python bench/list_bench.py
+	$(BIN)/python bench/rate_limit_bench.py
+	$(BIN)/python bench/grade_bench.py
 
 clean:
 	rm -rf $(VENV) data/parquet data/warehouse.duckdb data/reports
