@@ -7,6 +7,7 @@ says so with ``api_key_for_runs`` instead of writing the environment.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -26,6 +27,19 @@ DATA_DIR_ENV = "CONVO_ETL_DATA_DIR"
 WRITER_DUCKDB_LIMITS: Mapping[str, str | int] = {"memory_limit": "64MB", "threads": 1}
 
 MIB = 2**20
+DEFAULT_WORKSPACE = "default"
+_WORKSPACE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def checked_workspace(name: str) -> str:
+    """The workspace name itself, if it can be a partition and key value anywhere (one path
+    component of at most 64 letters, digits, '.', '_' or '-'); else ValueError saying so."""
+    if not _WORKSPACE_NAME.fullmatch(name):
+        raise ValueError(
+            f"invalid workspace {name!r}: use 1 to 64 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    return name
 
 
 class ClientLimits(BaseModel):

@@ -20,6 +20,7 @@ from flows.cli.options import (
     StreamIdleTimeout,
     StreamTimeout,
     Timeout,
+    Workspace,
     client_limits,
     command_settings,
     validation_message,
@@ -27,7 +28,7 @@ from flows.cli.options import (
 from flows.export.flow import export_conversations
 from flows.export.run import ExportFailed, run_export
 from flows.prefect_api import PrefectServerFailed, check_answers, prefect_api, prefect_api_url
-from flows.settings import DEFAULT_DATA_DIR, Settings
+from flows.settings import DEFAULT_DATA_DIR, DEFAULT_WORKSPACE, Settings, checked_workspace
 
 NO_KEY_MESSAGE = (
     "MISTRAL_API_KEY is not set: export MISTRAL_API_KEY=<your key> (from console.mistral.ai) "
@@ -56,6 +57,14 @@ PurgeDeleted = Annotated[
 ]
 
 stderr = Console(stderr=True)
+
+
+def workspace_name(workspace: str) -> str:
+    """The --workspace value, or a CliError (bad input) saying what a name may hold."""
+    try:
+        return checked_workspace(workspace)
+    except ValueError as error:
+        raise CliError(str(error), BAD_INPUT) from None
 
 
 def keyed_settings(data_dir: Path, base_url: str | None) -> Settings:
@@ -89,11 +98,13 @@ def export_command(
     stream_idle_timeout: StreamIdleTimeout = 300.0,
     stream_timeout: StreamTimeout = 1800.0,
     max_body_mb: MaxBodyMb = 512,
+    workspace: Workspace = DEFAULT_WORKSPACE,
 ) -> None:
     """Copy every conversation the key can see into Parquet and DuckDB (only what changed).
 
     The API key is read from MISTRAL_API_KEY.
     """
+    workspace = workspace_name(workspace)
     settings = keyed_settings(data_dir, base_url)
     started = time.perf_counter()
     try:
@@ -112,6 +123,7 @@ def export_command(
                     "show_progress": progress,
                     "purge_deleted": purge_deleted,
                     "allow_mixed": allow_mixed,
+                    "workspace": workspace,
                     "limits": client_limits(
                         timeout, stream_idle_timeout, stream_timeout, max_body_mb
                     ),
@@ -139,6 +151,7 @@ def schedule_command(
     stream_idle_timeout: StreamIdleTimeout = 300.0,
     stream_timeout: StreamTimeout = 1800.0,
     max_body_mb: MaxBodyMb = 512,
+    workspace: Workspace = DEFAULT_WORKSPACE,
 ) -> None:
     """Serve the export as a Prefect deployment that runs on a cron schedule (needs a server).
 
@@ -148,6 +161,7 @@ def schedule_command(
         CronSchedule(cron=cron)
     except ValidationError as error:
         raise CliError(validation_message(error), BAD_INPUT) from None
+    workspace = workspace_name(workspace)
     api_url = prefect_api_url()
     if api_url is None:
         raise CliError(NO_SERVER_MESSAGE)
@@ -172,6 +186,7 @@ def schedule_command(
             "batch_size": batch_size,
             "max_failures": max_failures,
             "purge_deleted": purge_deleted,
+            "workspace": workspace,
             "limits": client_limits(
                 timeout, stream_idle_timeout, stream_timeout, max_body_mb
             ).model_dump(),

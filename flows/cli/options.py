@@ -34,6 +34,15 @@ BaseUrl = Annotated[
         help="API base URL (default: https://api.mistral.ai).",
     ),
 ]
+Workspace = Annotated[
+    str,
+    typer.Option(
+        "--workspace",
+        envvar="CONVO_ETL_WORKSPACE",
+        help="Name of the API workspace (key) this run exports: a column and key of every "
+        "table, so several workspaces share one data dir (letters, digits, '.', '_', '-').",
+    ),
+]
 Concurrency = Annotated[int, typer.Option("--concurrency", min=1, help="Requests in flight.")]
 Rps = Annotated[float | None, typer.Option("--rps", min=0.001, help="Requests per second at most.")]
 Timeout = Annotated[

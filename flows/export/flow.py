@@ -27,7 +27,14 @@ from flows.export.progress import ExportProgress
 from flows.export.store import record_run
 from flows.export.summary import ExportSummary, summary_markdown
 from flows.gc_tuning import rare_full_collections
-from flows.settings import DEFAULT_DATA_DIR, ClientLimits, Settings, load_settings
+from flows.settings import (
+    DEFAULT_DATA_DIR,
+    DEFAULT_WORKSPACE,
+    ClientLimits,
+    Settings,
+    checked_workspace,
+    load_settings,
+)
 from load.warehouse import (
     mark_dead_runs_interrupted,
     open_warehouse,
@@ -141,6 +148,7 @@ async def export_conversations(
     limits: ClientLimits | None = None,
     allow_mixed: bool = False,
     emulator: bool = False,
+    workspace: str = DEFAULT_WORKSPACE,
 ) -> ExportSummary:
     """Copy every conversation the key can see (or just ``conversation_ids``) into the warehouse.
 
@@ -162,6 +170,7 @@ async def export_conversations(
         show_progress=show_progress,
         base_url=settings.api.base_url,
         purge_deleted=purge_deleted,
+        workspace=checked_workspace(workspace),
     )
     logger.info("export (%s) from %s into %s", options.mode, config.origin, options.data_dir)
     async with ConversationsClient(config) as client:

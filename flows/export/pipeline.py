@@ -28,6 +28,7 @@ from flows.export.progress import ExportProgress
 from flows.export.selection import select_for_fetch
 from flows.export.store import StoredCounts, store_fetched_batch
 from flows.export.summary import ExportSummary
+from flows.settings import DEFAULT_WORKSPACE
 from load.deletions import ListedIds
 from load.warehouse import stored_updated_at
 from transform.wording import counted
@@ -49,6 +50,7 @@ class ExportOptions:
     show_progress: bool
     base_url: str
     purge_deleted: bool = False
+    workspace: str = DEFAULT_WORKSPACE
 
     @property
     def mode(self) -> str:
