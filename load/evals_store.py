@@ -12,6 +12,7 @@ import duckdb
 import pyarrow as pa
 
 from load.parquet import write_part
+from load.read_client import ReadConnection
 from load.warehouse import run_in_transaction, sql_text
 
 CHECKS_TABLE, ROW_CHECKS_TABLE, JUDGE_CACHE_TABLE = (
@@ -65,12 +66,12 @@ def stored_row_checks(con: duckdb.DuckDBPyConnection, run_id: str) -> list[tuple
     return con.execute(sql_text("evals/row_checks.sql"), {"run_id": run_id}).fetchall()
 
 
-def read_arrow(con: duckdb.DuckDBPyConnection, sql_name: str, run_ids: Sequence[str]) -> pa.Table:
+def read_arrow(con: ReadConnection, sql_name: str, run_ids: Sequence[str]) -> pa.Table:
     """The rows a `sql/evals` query returns for the given runs, as Arrow."""
     return con.sql(sql_text(sql_name), params={"run_ids": list(run_ids)}).to_arrow_table()
 
 
-def known_runs(con: duckdb.DuckDBPyConnection, run_ids: Sequence[str]) -> set[str]:
+def known_runs(con: ReadConnection, run_ids: Sequence[str]) -> set[str]:
     """Which of `run_ids` the warehouse has a replay_runs row for."""
     rows = con.execute(sql_text("evals/known_runs.sql"), {"run_ids": list(run_ids)}).fetchall()
     return {run_id for (run_id,) in rows}

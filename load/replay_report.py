@@ -11,13 +11,12 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
+from load.read_client import ReadConnection, WarehouseReader
 from load.replay_merge import run_summary
 from load.replay_report_html import render_report_html
 from load.replay_report_model import ReportModel, build_report_model
 from load.storage_errors import StorageError, storage_error
-from load.warehouse import open_warehouse, sql_text, warehouse_path
+from load.warehouse import sql_text, warehouse_path
 
 TABLE_ROWS_LIMIT = 1000
 
@@ -43,7 +42,7 @@ def default_report_path(data_dir: Path, run_id: str) -> Path:
 
 
 def _query(
-    connection: duckdb.DuckDBPyConnection, sql_name: str, params: dict[str, Any]
+    connection: ReadConnection, sql_name: str, params: dict[str, Any]
 ) -> list[dict[str, Any]]:
     cursor = connection.execute(sql_text(sql_name), params)
     columns = [column[0] for column in cursor.description]
@@ -51,7 +50,7 @@ def _query(
 
 
 def read_report_model(
-    connection: duckdb.DuckDBPyConnection,
+    connection: ReadConnection,
     run_id: str,
     warehouse: Path,
     table_rows_limit: int = TABLE_ROWS_LIMIT,
@@ -115,7 +114,7 @@ def write_replay_report(
     warehouse = warehouse_path(data_dir)
     if not warehouse.exists():
         raise WarehouseMissing(warehouse)
-    with open_warehouse(data_dir, read_only=True) as connection:
+    with WarehouseReader(data_dir) as connection:
         model = read_report_model(connection, run_id, warehouse, table_rows_limit)
     return write_report_text(
         output or default_report_path(data_dir, run_id), render_report_html(model)

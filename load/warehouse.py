@@ -19,6 +19,8 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from load.lock_wait import LockWait, WarehouseLocked
+from load.read_socket import server_answers
 from load.storage_errors import storage_error
 
 SQL_PACKAGE = "sql"
@@ -39,10 +41,6 @@ _SIZE_UNITS = {"": 1, "B": 1, "BYTES": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9,
 _SIZE_UNITS |= {"KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
 
 
-class WarehouseLocked(RuntimeError):
-    """Another process holds the warehouse file open for writing."""
-
-
 def sql_text(name: str) -> str:
     """The text of ``sql/<name>``, from the installed package; a missing file is an error."""
     return resources.files(SQL_PACKAGE).joinpath(name).read_text(encoding="utf-8")
@@ -57,25 +55,35 @@ def open_warehouse(
     data_dir: str | os.PathLike[str],
     read_only: bool = False,
     limits: Mapping[str, str | int] | None = None,
+    lock_wait: LockWait | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """Connect to ``<data_dir>/warehouse.duckdb`` with every table and view in place (UTC).
 
-    ``limits`` (DuckDB settings such as memory_limit and threads) default to DuckDB's own.
+    ``limits`` (DuckDB settings such as memory_limit and threads) default to DuckDB's own. A
+    read-only open of a held file raises WarehouseLocked at once (load.read_client asks the
+    holder instead). A writer raises it at once when another writer holds the file (it serves
+    reads); held by a reader, or a writer that serves none, it waits first (``lock_wait``).
     """
     path = warehouse_path(data_dir)
     if read_only and not path.exists():
         raise FileNotFoundError(f"no warehouse at {path}: run an export first")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        con = duckdb.connect(str(path), read_only=read_only, config=dict(limits or {}))
-    except duckdb.IOException as error:
-        if "lock" in str(error).lower():
-            raise WarehouseLocked(
+    lock_wait = lock_wait or LockWait()
+    while True:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            con = duckdb.connect(str(path), read_only=read_only, config=dict(limits or {}))
+            break
+        except duckdb.IOException as error:
+            if "lock" not in str(error).lower():
+                raise storage_error(path, error) from error
+            locked = WarehouseLocked(
                 f"warehouse {path} is locked by another process; wait for it to finish"
-            ) from None
-        raise storage_error(path, error) from error
-    except OSError as error:
-        raise storage_error(path.parent, error) from error
+            )
+            if read_only or server_answers(data_dir):
+                raise locked from None
+            lock_wait.pause(locked, f"waiting for another process to release {path}")
+        except OSError as error:
+            raise storage_error(path.parent, error) from error
     try:
         con.execute("SET TimeZone = 'UTC'")
         if not read_only:

@@ -16,6 +16,7 @@ from flows.evals.summary import grading_lines
 from flows.progress import numbers_table
 from flows.settings import DEFAULT_DATA_DIR
 from load.evals_store import stored_row_checks
+from load.read_server import serving_reads
 from transform.check_cells import checks_from_cells, parse_checks_csv
 from transform.checks import RowChecks
 from transform.prompts import PromptSetInvalid
@@ -51,6 +52,7 @@ def grade_command(
     price_table = checked_prices(prices)
     settings = command_settings(data_dir, base_url)
     con = open_runs(settings.data_dir, [run_id])
+    reads = serving_reads(con, settings.data_dir)
     try:
         if checks_by_row is None:
             checks_by_row = checks_from_cells(stored_row_checks(con, run_id))
@@ -66,6 +68,7 @@ def grade_command(
             grade_run(con, settings.data_dir, run_id, checks_by_row, judge, price_table)
         )
     finally:
+        reads.close()
         con.close()
     Console(highlight=False).print(numbers_table(f"grade {run_id}", grading_lines(report)))
     gate(report, fail_under)

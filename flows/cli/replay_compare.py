@@ -14,7 +14,7 @@ from rich.table import Table
 from flows.cli.errors import BAD_INPUT, CliError
 from flows.cli.gate import Prices, checked_prices
 from flows.cli.options import DataDir
-from flows.cli.runs import open_runs
+from flows.cli.runs import read_runs
 from flows.evals.compare import Comparison, load_comparison
 from flows.evals.summary import percent
 from flows.settings import DEFAULT_DATA_DIR
@@ -22,6 +22,7 @@ from load.replay_compare_html import render_compare_html
 from load.replay_report import write_report_text
 from load.replay_report_html import format_ms
 from load.storage_errors import StorageError
+from load.warehouse import WarehouseLocked
 
 SHOWN_OUTPUT_CHARS = 60
 RUN_COLUMNS = (
@@ -57,9 +58,11 @@ def replay_compare_command(
     if len(run_ids) < 2 or len(set(run_ids)) != len(run_ids):
         raise CliError("replay-compare needs two or more different run ids", BAD_INPUT)
     price_table = checked_prices(prices)
-    con = open_runs(data_dir, run_ids)
+    con = read_runs(data_dir, run_ids)
     try:
         comparison = load_comparison(con, run_ids, price_table)
+    except WarehouseLocked as exc:
+        raise CliError(str(exc)) from None
     finally:
         con.close()
     if html is not None:

@@ -4,10 +4,10 @@ frames (transform.compare), plus the per-variant pass rates and flaky rows of ea
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import duckdb
 import polars as pl
 
 from load.evals_store import read_arrow
+from load.read_client import ReadConnection
 from transform.check_schemas import REPLAY_CHECKS
 from transform.compare import RunComparison, compare_runs
 from transform.outcomes import repeat_summary, row_verdicts, variant_pass_rates
@@ -23,14 +23,14 @@ class Comparison:
     flaky: pl.DataFrame
 
 
-def _frame(con: duckdb.DuckDBPyConnection, sql_name: str, run_ids: Sequence[str]) -> pl.DataFrame:
+def _frame(con: ReadConnection, sql_name: str, run_ids: Sequence[str]) -> pl.DataFrame:
     frame = pl.from_arrow(read_arrow(con, sql_name, run_ids))
     assert isinstance(frame, pl.DataFrame)
     return frame
 
 
 def load_comparison(
-    con: duckdb.DuckDBPyConnection, run_ids: Sequence[str], prices: PriceTable | None
+    con: ReadConnection, run_ids: Sequence[str], prices: PriceTable | None
 ) -> Comparison:
     """Compare `run_ids` (the first is the baseline) as they are stored and graded."""
     results = _frame(con, "evals/grading_results.sql", run_ids)

@@ -19,7 +19,7 @@ from flows.export.query import QueryFormat, open_read_only, print_result, read_v
 from flows.export.run import run_export
 from flows.prefect_api import prefect_api
 from flows.settings import DEFAULT_DATA_DIR, api_key_for_runs
-from load.warehouse import warehouse_path
+from load.warehouse import sql_text, warehouse_path
 from transform.wording import counted
 
 # The emulator's own key: it only guards a loopback server, it is not a secret.
@@ -44,11 +44,8 @@ def exports_from_elsewhere(data_dir: Path) -> list[str]:
     """Base URLs of the exports in ``data_dir`` that did not come from a local emulator."""
     if not warehouse_path(data_dir).exists():
         return []
-    connection = open_read_only(data_dir)
-    try:
-        urls = connection.table("export_runs").select("base_url").distinct().fetchall()
-    finally:
-        connection.close()
+    with open_read_only(data_dir) as reader:
+        urls = reader.execute(sql_text("export/run_base_urls.sql")).fetchall()
     return sorted(url for (url,) in urls if url and urlsplit(url).hostname not in LOCAL_HOSTS)
 
 

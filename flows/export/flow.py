@@ -35,6 +35,7 @@ from flows.settings import (
     checked_workspace,
     load_settings,
 )
+from load.read_server import serving_reads
 from load.warehouse import (
     mark_dead_runs_interrupted,
     open_warehouse,
@@ -179,8 +180,8 @@ async def export_conversations(
         listing = not options.conversation_ids
         first_page, warehouse = await first_page_and_warehouse(pages, settings, listing)
         try:
-            checked_origin(warehouse, options.base_url, emulator, allow_mixed, summary.run_id)
-            with rare_full_collections():
+            with serving_reads(warehouse, settings.data_dir), rare_full_collections():
+                checked_origin(warehouse, options.base_url, emulator, allow_mixed, summary.run_id)
                 await export_recorded(client, warehouse, first_page, pages, options, summary)
         finally:
             warehouse.close()

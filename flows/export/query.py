@@ -1,4 +1,4 @@
-"""`convo-etl sql`: run one query on a read-only warehouse connection and print the result."""
+"""`convo-etl sql`: run one query on the warehouse's last committed state and print the result."""
 
 import csv
 import sys
@@ -14,7 +14,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from load.warehouse import WarehouseLocked, open_warehouse, warehouse_path
+from load.read_client import WarehouseReader
+from load.warehouse import WarehouseLocked, sql_text, warehouse_path
 from transform.wording import counted
 
 _TABLE_CELL_CHARS = 120
@@ -37,45 +38,52 @@ def _first_line(error: BaseException) -> str:
     return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
-def open_read_only(data_dir: Path) -> duckdb.DuckDBPyConnection:
-    """A read-only connection to the warehouse under ``data_dir``, or QueryFailed saying why not."""
+def open_read_only(data_dir: Path) -> WarehouseReader:
+    """The warehouse under ``data_dir`` for reading, even while a writer holds it; or
+    QueryFailed saying why not."""
     path = warehouse_path(data_dir)
     try:
-        return open_warehouse(data_dir, read_only=True)
+        return WarehouseReader(data_dir)
     except FileNotFoundError:
         raise QueryFailed(
             f"no warehouse at {path}: run `convo-etl export` or `convo-etl demo` first"
         ) from None
     except (duckdb.Error, WarehouseLocked) as error:
-        raise QueryFailed(
-            f"cannot open {path} (is an export writing to it?): {_first_line(error)}"
-        ) from error
+        raise _cannot_open(path, error) from error
+
+
+def _cannot_open(path: Path, error: BaseException) -> QueryFailed:
+    return QueryFailed(f"cannot open {path} (is an export writing to it?): {_first_line(error)}")
 
 
 def query_warehouse(data_dir: Path, query: str) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """Column names and rows of ``query`` run on a read-only connection to the warehouse."""
-    connection = open_read_only(data_dir)
-    try:
-        cursor = connection.execute(query)
-        columns = [d[0] for d in cursor.description] if cursor.description else []
-        rows = cursor.fetchall() if cursor.description else []
-    except duckdb.Error as error:
-        raise QueryFailed(f"query failed: {_first_line(error)}") from error
-    finally:
-        connection.close()
-    return columns, rows
+    """Column names and rows of ``query``, from the warehouse's last committed state."""
+    return _read(data_dir, query, {}, "query failed")
 
 
 def read_view(data_dir: Path, view: str, limit: int) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Column names and the first ``limit`` rows of a table or view, without writing SQL text."""
-    connection = open_read_only(data_dir)
-    try:
-        relation = connection.table(view).limit(limit)
-        return list(relation.columns), relation.fetchall()
-    except duckdb.Error as error:
-        raise QueryFailed(f"cannot read {view}: {_first_line(error)}") from error
-    finally:
-        connection.close()
+    return _read(
+        data_dir,
+        sql_text("export/view_rows.sql"),
+        {"view": view, "limit": limit},
+        f"cannot read {view}",
+    )
+
+
+def _read(
+    data_dir: Path, query: str, params: dict[str, Any], failed: str
+) -> tuple[list[str], list[tuple[Any, ...]]]:
+    with open_read_only(data_dir) as reader:
+        try:
+            cursor = reader.execute(query, params or None)
+            columns = [d[0] for d in cursor.description] if cursor.description else []
+            rows = cursor.fetchall() if cursor.description else []
+        except WarehouseLocked as error:
+            raise _cannot_open(warehouse_path(data_dir), error) from None
+        except duckdb.Error as error:
+            raise QueryFailed(f"{failed}: {_first_line(error)}") from error
+    return columns, rows
 
 
 def _json_default(value: Any) -> Any:

@@ -31,6 +31,7 @@ from flows.replay.runner import ReplayPolicy, TurnRunner
 from flows.replay.sink import ResultSink
 from flows.replay.summary import ReplaySummary, summary_markdown
 from flows.settings import ClientLimits, load_settings
+from load.read_server import serving_reads
 from load.replay_journal import SendJournal
 from load.replay_merge import (
     batch_part_name,
@@ -126,6 +127,7 @@ async def replay_flow(
     root = settings.data_dir
     con = open_warehouse(root, limits=settings.duckdb_limits)
     journal = SendJournal(root, run_id)
+    reads = serving_reads(con, root)
     try:
         stored = stored_results(con, run_id)
 
@@ -200,6 +202,7 @@ async def replay_flow(
             grading = await grade_run(con, root, run_id, checks_by_row, judge, prices)
     finally:
         journal.close()
+        reads.close()
         con.close()
     summary = ReplaySummary(
         **asdict(totals),
