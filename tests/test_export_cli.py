@@ -26,6 +26,7 @@ from typer.testing import CliRunner, Result
 
 from emulator.server import RunningEmulator
 from flows.cli import app
+from load.lock_wait import LOCK_WAIT_ENV
 
 
 def convo_etl(
@@ -42,9 +43,9 @@ def invoke(args: list[str], **env: str) -> Result:
     return CliRunner().invoke(app, args, env={"MISTRAL_API_KEY": KEY, **env})
 
 
-def run_sql(*args: str) -> tuple[int, str, str]:
+def run_sql(*args: str, **env: str) -> tuple[int, str, str]:
     """Run `convo-etl sql ARGS` in this process: exit code, stdout, stderr."""
-    result = CliRunner().invoke(app, ["sql", *args])
+    result = CliRunner().invoke(app, ["sql", *args], env=env)
     return result.exit_code, result.stdout, result.stderr
 
 
@@ -182,12 +183,14 @@ def test_a_locked_warehouse_is_one_clear_line(
     assert invoke(args).exit_code == 0
     lock_holder(data_dir / "warehouse.duckdb")
 
-    export = convo_etl(args, cli_env)
+    # The holder is a writer of an older version (it serves no reads): with no wait allowed,
+    # both fail at once.
+    export = convo_etl(args, {**cli_env, LOCK_WAIT_ENV: "0"})
     assert export.returncode == 1
     (line,) = error_lines(export)
     assert "is locked by another process" in line
 
-    code, _, err = run_sql("select 1", "--data-dir", str(data_dir))
+    code, _, err = run_sql("select 1", "--data-dir", str(data_dir), **{LOCK_WAIT_ENV: "0"})
     assert code == 1
     (line,) = err.splitlines()
     assert "is an export writing to it?" in line

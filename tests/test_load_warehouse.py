@@ -11,6 +11,7 @@ import orjson
 import pyarrow as pa
 import pytest
 
+from load.lock_wait import LockWait
 from load.warehouse import (
     WarehouseLocked,
     merge_export_batch,
@@ -259,7 +260,7 @@ def test_a_warehouse_held_by_another_process_raises_warehouse_locked(data_dir: P
         assert holder.stdout is not None
         assert holder.stdout.readline().strip() == "holding"
         with pytest.raises(WarehouseLocked) as caught:
-            open_warehouse(data_dir)
+            open_warehouse(data_dir, lock_wait=LockWait(0))
     finally:
         holder.kill()
         holder.wait()
@@ -267,6 +268,37 @@ def test_a_warehouse_held_by_another_process_raises_warehouse_locked(data_dir: P
     assert "\n" not in message
     assert str(data_dir / "warehouse.duckdb") in message
     assert "locked by another process" in message
+
+
+_SERVING_HOLDER = """
+import sys, time
+from load.read_server import serving_reads
+from load.warehouse import open_warehouse
+con = open_warehouse(sys.argv[1])
+with serving_reads(con, sys.argv[1]):
+    print("holding", flush=True)
+    time.sleep(60)
+"""
+
+
+def test_a_writer_meeting_another_writer_fails_without_waiting(
+    data_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _SERVING_HOLDER, str(data_dir)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "holding"
+        with pytest.raises(WarehouseLocked, match="locked by another process"):
+            open_warehouse(data_dir, lock_wait=LockWait(300))
+    finally:
+        holder.kill()
+        holder.wait()
+    assert "waiting" not in capsys.readouterr().err
 
 
 _MERGER = """
