@@ -194,3 +194,41 @@ def test_a_writer_that_serves_no_reads_makes_sql_wait_then_fail_in_one_line(
     assert "waiting for the process writing to" in waiting
     assert failed.startswith("error: cannot open")
     assert "serves no reads" in failed
+
+
+def test_replay_report_reads_a_run_while_the_replay_writes_it(
+    make_emulator: Callable[..., RunningEmulator],
+    data_dir: Path,
+    tmp_path: Path,
+    cli_env: dict[str, str],
+    children: Callable[..., subprocess.Popen[str]],
+) -> None:
+    emu = make_emulator(conversations=1, latency_ms=2000)
+    prompts = tmp_path / "p.csv"
+    rows = [f"r{n},Question {n}?" for n in range(30)]
+    prompts.write_text("id,prompt\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    replay = children(
+        [
+            CONVO_ETL, "replay", str(prompts), "--base-url", emu.url, "--data-dir", str(data_dir),
+            "--model", "mistral-small-latest", "--no-stream", "--concurrency", "1",
+            "--run-id", "slow-run",
+        ],
+        cli_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )  # fmt: skip
+    _wait_for((data_dir / SOCKET_NAME).exists, replay)
+
+    page = tmp_path / "report.html"
+    report = run_cli(
+        ["replay-report", "slow-run", "--data-dir", str(data_dir), "-o", str(page)], cli_env
+    )
+    assert report.returncode == 0, report.stderr
+    assert "slow-run" in page.read_text(encoding="utf-8")
+    assert replay.poll() is None, "the replay ended before the report was read from it"
+
+    emu.config.latency_ms = 0
+    _, replay_err = replay.communicate(timeout=HANG_S)
+    assert replay.returncode == 0, replay_err
+    final = _sql(data_dir, "select count(*) from replay_results", cli_env)
+    assert final.stdout.splitlines()[1] == "30"
