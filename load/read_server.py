@@ -13,6 +13,7 @@ import os
 import selectors
 import socket
 import struct
+import sys
 import threading
 
 import duckdb
@@ -48,7 +49,8 @@ def serving_reads(
 
 
 class ReadServer:
-    """A started read server: ``close()`` it, or use it as a context manager."""
+    """A started read server (or, where the socket cannot be made, a warning and nothing):
+    ``close()`` it, or use it as a context manager."""
 
     def __init__(
         self, connection: duckdb.DuckDBPyConnection, data_dir: str | os.PathLike[str]
@@ -64,10 +66,19 @@ class ReadServer:
                 listener.bind(address)
             os.chmod(self.path, 0o600)
             listener.listen()
-        except BaseException:
+        except BaseException as error:
             for end in (listener, self._wake, stop):
                 end.close()
-            raise
+            if not isinstance(error, OSError):
+                raise
+            # A disk that holds no sockets must not stop the run: its readers wait instead.
+            print(
+                f"cannot serve reads on {self.path} ({error.strerror or error}): "
+                "readers wait until this run ends",
+                file=sys.stderr,
+                flush=True,
+            )
+            return
         self._server = _Acceptor(listener, stop, connection.cursor())
         self._thread = threading.Thread(
             target=self._server.serve, name="warehouse-reads", daemon=True
