@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/list_bench.py
 	$(BIN)/python bench/rate_limit_bench.py
 	$(BIN)/python bench/grade_bench.py
+	$(BIN)/python bench/read_socket_bench.py
 
 clean:
 	rm -rf $(VENV) data/parquet data/warehouse.duckdb data/reports
