@@ -20,6 +20,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from load.storage_errors import storage_error
+from load.warehouse_upgrade import upgrade_to_workspaces
+from transform.workspaces import DEFAULT_WORKSPACE, with_workspace
 
 SQL_PACKAGE = "sql"
 SCHEMA_FILES = (
@@ -60,6 +62,7 @@ def open_warehouse(
 ) -> duckdb.DuckDBPyConnection:
     """Connect to ``<data_dir>/warehouse.duckdb`` with every table and view in place (UTC).
 
+    A writer upgrades a warehouse made before the workspace column first (warehouse_upgrade).
     ``limits`` (DuckDB settings such as memory_limit and threads) default to DuckDB's own.
     """
     path = warehouse_path(data_dir)
@@ -79,9 +82,10 @@ def open_warehouse(
     try:
         con.execute("SET TimeZone = 'UTC'")
         if not read_only:
+            upgrade_to_workspaces(con, data_dir, sql_text)
             for name in SCHEMA_FILES:
                 con.execute(sql_text(name))
-    except duckdb.Error as error:
+    except (duckdb.Error, OSError) as error:
         con.close()
         raise storage_error(path, error) from error
     return con
@@ -100,17 +104,19 @@ def merge_export_batch(
     entries: pa.Table,
     messages: pa.Table,
     chunks: pa.Table,
+    workspace: str = DEFAULT_WORKSPACE,
 ) -> None:
-    """Upsert a batch's conversations and replace their entries, messages and chunks, atomically.
+    """Upsert a batch's conversations and replace their entries, messages and chunks, atomically,
+    in ``workspace`` (the tables come without the column; another workspace is left alone).
 
     Every conversation in ``conversations`` counts as fully re-fetched: its stored entries,
     messages and chunks are replaced by the batch's (possibly none).
     """
     batch = {
-        "batch_conversations": _checked(con, conversations, "conversations", "conversations"),
-        "batch_entries": _checked(con, entries, "entries", "entries"),
-        "batch_messages": _checked(con, messages, "messages", "messages"),
-        "batch_chunks": _checked(con, chunks, "chunks", "content_chunks"),
+        "batch_conversations": _checked(con, conversations, workspace, "conversations"),
+        "batch_entries": _checked(con, entries, workspace, "entries"),
+        "batch_messages": _checked(con, messages, workspace, "messages"),
+        "batch_chunks": _checked(con, chunks, workspace, "content_chunks"),
     }
     ids = conversations.column("id")
     for name, table in (("entries", entries), ("messages", messages), ("chunks", chunks)):
@@ -124,9 +130,11 @@ def merge_export_batch(
     run_in_transaction(con, batch, ("export/merge_conversations.sql", "export/merge_entries.sql"))
 
 
-def record_export_run(con: duckdb.DuckDBPyConnection, run: pa.Table) -> None:
+def record_export_run(
+    con: duckdb.DuckDBPyConnection, run: pa.Table, workspace: str = DEFAULT_WORKSPACE
+) -> None:
     """Insert or replace an export run's row (from transform.export_runs.export_run_table)."""
-    table = _checked(con, run, "export run", "export_runs")
+    table = _checked(con, run, workspace, "export_runs")
     run_in_transaction(con, {"batch_export_run": table}, ("export/merge_run.sql",))
 
 
@@ -139,43 +147,65 @@ def mark_dead_runs_interrupted(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(sql_text("export/interrupted_runs.sql"))
 
 
-def other_origins(con: duckdb.DuckDBPyConnection, origin: str) -> list[str]:
-    """The APIs (warehouse_origin.origin) that filled this warehouse, other than ``origin``."""
-    rows = con.execute(sql_text("export/other_origins.sql"), {"origin": origin}).fetchall()
+def other_origins(con: duckdb.DuckDBPyConnection, origin: str, workspace: str) -> list[str]:
+    """The APIs (warehouse_origin.origin) that filled ``workspace`` here, other than ``origin``."""
+    parameters = {"origin": origin, "workspace": workspace}
+    rows = con.execute(sql_text("export/other_origins.sql"), parameters).fetchall()
     return [name for (name,) in rows]
 
 
 def record_origin(
-    con: duckdb.DuckDBPyConnection, origin: str, base_url: str, emulator: bool, run_id: str
+    con: duckdb.DuckDBPyConnection,
+    origin: str,
+    base_url: str,
+    emulator: bool,
+    run_id: str,
+    workspace: str,
 ) -> None:
-    """Remember that ``run_id`` exported from ``origin`` (kept: the first run from it)."""
+    """Remember that ``run_id`` exported ``workspace`` from ``origin`` (kept: the first run)."""
     con.execute(
         sql_text("export/record_origin.sql"),
-        {"origin": origin, "base_url": base_url, "emulator": emulator, "run_id": run_id},
+        {
+            "workspace": workspace,
+            "origin": origin,
+            "base_url": base_url,
+            "emulator": emulator,
+            "run_id": run_id,
+        },
     )
 
 
-def record_export_failures(con: duckdb.DuckDBPyConnection, failures: pa.Table) -> None:
+def record_export_failures(
+    con: duckdb.DuckDBPyConnection, failures: pa.Table, workspace: str = DEFAULT_WORKSPACE
+) -> None:
     """Record failures (from export_failures_table); the same failure twice is one row."""
     if failures.num_rows:
-        table = _checked(con, failures, "failures", "export_failures")
+        table = _checked(con, failures, workspace, "export_failures")
         run_in_transaction(con, {"batch_export_failures": table}, ("export/merge_failures.sql",))
 
 
-def stored_updated_at(con: duckdb.DuckDBPyConnection) -> dict[str, datetime]:
-    """Each stored conversation's updated_at (UTC): what an incremental run compares against."""
-    return dict(con.execute(sql_text("export/stored_updated_at.sql")).fetchall())
+def stored_updated_at(
+    con: duckdb.DuckDBPyConnection, workspace: str = DEFAULT_WORKSPACE
+) -> dict[str, datetime]:
+    """Each stored conversation's updated_at (UTC) in ``workspace``: what an incremental run
+    of that workspace compares against."""
+    query = sql_text("export/stored_updated_at.sql")
+    return dict(con.execute(query, {"workspace": workspace}).fetchall())
 
 
-def _checked(con: duckdb.DuckDBPyConnection, table: pa.Table, name: str, target: str) -> pa.Table:
-    """The table itself, if it has the columns of the warehouse table it goes into, in order.
+def _checked(
+    con: duckdb.DuckDBPyConnection, table: pa.Table, workspace: str, target: str
+) -> pa.Table:
+    """The table with its workspace column, if it then has the columns of the warehouse table
+    it goes into, in order.
 
     Their types agree by construction: tests/test_table_shapes.py holds the DDL and the Arrow
-    schemas of transform.schemas to the same columns and types.
+    schemas of transform.schemas (after the workspace) to the same columns and types.
     """
-    if table.column_names != con.table(target).columns:
-        raise ValueError(f"the {name} table does not have the schema of the {target} table")
-    return table
+    stored = with_workspace(table, workspace)
+    if stored.column_names != con.table(target).columns:
+        raise ValueError(f"the {target} table does not have the schema of the warehouse's")
+    return stored
 
 
 def run_in_transaction(

@@ -1,0 +1,46 @@
+"""Upgrade a warehouse made before the workspace column in place, when a writer opens it.
+
+Its export tables are rebuilt with the workspace first in every key, every existing row in the
+default workspace, in one transaction: a run killed meanwhile leaves the old warehouse, and the
+next open upgrades it again. Its Parquet parts get the column first (each part rewritten
+atomically; a part that has it already is left alone), so a kill between the two steps is safe.
+"""
+
+import contextlib
+import os
+from collections.abc import Callable
+
+import duckdb
+
+from load.parquet import add_workspace_to_parts
+from transform.workspaces import DEFAULT_WORKSPACE
+
+# The export tables whose Parquet parts carry the workspace column.
+PARQUET_TABLES = ("conversations", "entries", "messages", "content_chunks")
+
+
+def upgrade_to_workspaces(
+    con: duckdb.DuckDBPyConnection,
+    data_dir: str | os.PathLike[str],
+    sql_text: Callable[[str], str],
+) -> bool:
+    """Rebuild the export tables with the workspace column if they lack it; True if it did."""
+    (needed,) = con.execute(sql_text("export/needs_workspace_upgrade.sql")).fetchone()
+    if not needed:
+        return False
+    for table in PARQUET_TABLES:
+        add_workspace_to_parts(data_dir, table, DEFAULT_WORKSPACE)
+    con.begin()
+    try:
+        for name in (
+            "export/upgrade_workspace_rename.sql",
+            "export/schema.sql",
+            "export/upgrade_workspace_copy.sql",
+        ):
+            con.execute(sql_text(name))
+        con.commit()
+    except BaseException:
+        with contextlib.suppress(duckdb.Error):
+            con.rollback()
+        raise
+    return True
