@@ -22,27 +22,21 @@ from export_bench import CONVO_ETL, check_exit, child_env
 from measure_process import run_measured
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from canned_api import CannedConversation, canned_api, conversation_object, history_body
+from canned_api import (
+    CannedConversation,
+    canned_api,
+    conversation_object,
+    history_body,
+    message_entry,
+)
 
 SMALL_CONVERSATIONS = 20
 PEAK_RSS_TARGET_MB = 1500
 
 
-def entry(cid: str, index: int, text: str) -> dict:
-    """An assistant message entry whose content is one text chunk."""
-    return {
-        "object": "entry",
-        "type": "message.output",
-        "id": f"{cid}-e{index}",
-        "role": "assistant",
-        "created_at": "2026-11-20T09:00:00Z",
-        "content": [{"type": "text", "text": text}],
-    }
-
-
 def canned(cid: str, texts: list[str]) -> CannedConversation:
     """A conversation whose history and messages bodies both hold ``texts`` as entries."""
-    entries = orjson.dumps([entry(cid, i, t) for i, t in enumerate(texts)])
+    entries = orjson.dumps([message_entry(cid, i, t) for i, t in enumerate(texts)])
     messages = b'{"object":"conversation.messages","conversation_id":"' + cid.encode()
     messages += b'","messages":' + entries + b"}"
     return CannedConversation(conversation_object(cid), history_body(cid, entries), messages)

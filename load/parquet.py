@@ -72,15 +72,17 @@ def rewrite_part_without(path: Path, workspace: str, key: str, ids: pa.Array) ->
     return table.num_rows - kept.num_rows
 
 
-def add_workspace_to_parts(
-    data_dir: str | os.PathLike[str], table_name: str, workspace: str
+def upgrade_parts(
+    data_dir: str | os.PathLike[str], table_name: str, schema: pa.Schema, workspace: str
 ) -> None:
     """Give every part of a table written before the workspace column that column, first,
-    holding ``workspace``; each part is rewritten atomically, one at a time."""
+    holding ``workspace``, and the columns of ``schema`` only (those since derived from raw
+    go); each part is rewritten atomically, one at a time."""
     for path in part_paths(data_dir, table_name):
         try:
             if WORKSPACE not in pq.read_schema(path).names:
-                _write_part(with_workspace(pq.read_table(path), workspace), path.parent, path)
+                table = pq.read_table(path, columns=schema.names)
+                _write_part(with_workspace(table, workspace), path.parent, path)
         except OSError as error:
             raise storage_error(path, error) from error
 

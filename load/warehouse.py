@@ -37,6 +37,12 @@ WAREHOUSE_FILE = "warehouse.duckdb"
 # the batch, not to a vector: a merge raises the cap to at least this many times the batch's
 # Arrow bytes (measured: 1.4x refuses, 1.7x suffices) and lowers it back after.
 MERGE_MEMORY_FACTOR = 2
+# Rows are inserted a slice of at most this many bytes at a time: DuckDB evaluates the generated
+# columns (parsing raw) of a whole vector at once, several times the bytes of its rows, so a
+# vector of a hundred 1 MB entries would need far more memory than the batch.
+INSERT_SLICE_BYTES = 8 * 2**20
+# Each table's rows go in through their own statement (sql/export/insert_<table>.sql).
+Step = tuple[str, Mapping[str, pa.Table]]
 _SIZE_UNITS = {"": 1, "B": 1, "BYTES": 1, "KB": 10**3, "MB": 10**6, "GB": 10**9, "TB": 10**12}
 _SIZE_UNITS |= {"KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
 
@@ -127,7 +133,19 @@ def merge_export_batch(
             raise ValueError(
                 f"{name} of conversation {outside[0]} are in the batch without the conversation"
             )
-    run_in_transaction(con, batch, ("export/merge_conversations.sql", "export/merge_entries.sql"))
+    replaced = {"batch_conversations": batch["batch_conversations"]}
+    steps: list[Step] = [
+        ("export/merge_conversations.sql", replaced),
+        ("export/delete_replaced_rows.sql", replaced),
+    ]
+    for name, target in (
+        ("batch_entries", "entries"),
+        ("batch_messages", "messages"),
+        ("batch_chunks", "content_chunks"),
+    ):
+        sql_file = f"export/insert_{target}.sql"
+        steps += [(sql_file, {"batch_rows": rows}) for rows in _slices(batch[name])]
+    run_steps_in_transaction(con, steps)
 
 
 def record_export_run(
@@ -196,53 +214,96 @@ def stored_updated_at(
 def _checked(
     con: duckdb.DuckDBPyConnection, table: pa.Table, workspace: str, target: str
 ) -> pa.Table:
-    """The table with its workspace column, if it then has the columns of the warehouse table
-    it goes into, in order.
+    """The table with its workspace column, if it then has the stored columns of the warehouse
+    table it goes into, in order (its generated columns are read from raw).
 
     Their types agree by construction: tests/test_table_shapes.py holds the DDL and the Arrow
     schemas of transform.schemas (after the workspace) to the same columns and types.
     """
     stored = with_workspace(table, workspace)
-    if stored.column_names != con.table(target).columns:
+    rows = con.execute(sql_text("export/stored_columns.sql"), {"table": target}).fetchall()
+    if stored.column_names != [name for (name,) in rows]:
         raise ValueError(f"the {target} table does not have the schema of the warehouse's")
     return stored
+
+
+def _slices(table: pa.Table) -> list[pa.Table]:
+    """The table in consecutive slices of at most INSERT_SLICE_BYTES of raw JSON each (a row
+    larger than that alone), so that no vector DuckDB evaluates holds more."""
+    if not table.num_rows:
+        return [table]
+    sizes = pc.binary_length(table.column("raw")).to_pylist()
+    slices: list[pa.Table] = []
+    start = held = 0
+    for row, size in enumerate(sizes):
+        if held and held + size > INSERT_SLICE_BYTES:
+            slices.append(table.slice(start, row - start))
+            start, held = row, 0
+        held += size
+    slices.append(table.slice(start))
+    return slices
 
 
 def run_in_transaction(
     con: duckdb.DuckDBPyConnection, relations: Mapping[str, pa.Table], sql_files: Sequence[str]
 ) -> None:
-    """Expose ``relations`` under their names and run the SQL files in one transaction.
+    """Expose ``relations`` under their names and run the SQL files in one transaction."""
+    run_steps_in_transaction(con, [(sql_file, relations) for sql_file in sql_files])
+
+
+def run_steps_in_transaction(con: duckdb.DuckDBPyConnection, steps: Sequence[Step]) -> None:
+    """Run each step's SQL file with its relations exposed under their names, all in one
+    transaction.
 
     A failed statement or COMMIT is the error raised: the rollback after it may fail too (a
     failed COMMIT ends the transaction), and must not hide it.
     """
-    for name, table in relations.items():
-        con.register(name, table)
+    tables = {id(table): table for _, relations in steps for table in relations.values()}
     configured = _memory_limit(con)
-    needed = configured + MERGE_MEMORY_FACTOR * sum(t.nbytes for t in relations.values())
+    needed = configured + MERGE_MEMORY_FACTOR * sum(t.nbytes for t in tables.values())
     raised = needed > 2 * configured
     try:
         if raised:
             _set_memory_limit(con, f"{needed}B")
         con.begin()
         try:
-            for sql_file in sql_files:
-                con.execute(sql_text(sql_file))
+            for sql_file, relations in steps:
+                _run_with(con, sql_file, relations)
             con.commit()
         except BaseException:
             with contextlib.suppress(duckdb.Error):
                 con.rollback()
+            _unregister_all(con, steps)
             raise
         if raised:
             # Committed rows stay in memory until a checkpoint writes them to the file.
             con.execute("CHECKPOINT")
     finally:
-        for name in relations:
-            con.unregister(name)
         if raised:
             # Lowering the cap can fail only while an earlier error propagates: keep that one.
             with contextlib.suppress(duckdb.Error):
                 _set_memory_limit(con, f"{configured}B")
+
+
+def _run_with(
+    con: duckdb.DuckDBPyConnection, sql_file: str, relations: Mapping[str, pa.Table]
+) -> None:
+    """Run one SQL file with ``relations`` exposed under their names for its duration (after a
+    failure, the transaction's rollback comes first: see _unregister_all)."""
+    for name, table in relations.items():
+        con.register(name, table)
+    con.execute(sql_text(sql_file))
+    for name in relations:
+        con.unregister(name)
+
+
+def _unregister_all(con: duckdb.DuckDBPyConnection, steps: Sequence[Step]) -> None:
+    """Drop every relation the steps may have left registered (an aborted transaction refuses
+    to, until it is rolled back)."""
+    for _, relations in steps:
+        for name in relations:
+            with contextlib.suppress(duckdb.Error):
+                con.unregister(name)
 
 
 def _memory_limit(con: duckdb.DuckDBPyConnection) -> int:

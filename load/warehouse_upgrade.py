@@ -4,6 +4,7 @@ Its export tables are rebuilt with the workspace first in every key, every exist
 default workspace, in one transaction: a run killed meanwhile leaves the old warehouse, and the
 next open upgrades it again. Its Parquet parts get the column first (each part rewritten
 atomically; a part that has it already is left alone), so a kill between the two steps is safe.
+Entries' text and content and chunks' text are dropped from both: they are read from raw now.
 """
 
 import contextlib
@@ -11,12 +12,19 @@ import os
 from collections.abc import Callable
 
 import duckdb
+import pyarrow as pa
 
-from load.parquet import add_workspace_to_parts
+from load.parquet import upgrade_parts
+from transform.schemas import CONTENT_CHUNKS, CONVERSATIONS, ENTRIES
 from transform.workspaces import DEFAULT_WORKSPACE
 
-# The export tables whose Parquet parts carry the workspace column.
-PARQUET_TABLES = ("conversations", "entries", "messages", "content_chunks")
+# The export tables written as Parquet parts, and the Arrow schema of their batches.
+PARQUET_TABLES: dict[str, pa.Schema] = {
+    "conversations": CONVERSATIONS,
+    "entries": ENTRIES,
+    "messages": ENTRIES,
+    "content_chunks": CONTENT_CHUNKS,
+}
 
 
 def upgrade_to_workspaces(
@@ -28,8 +36,8 @@ def upgrade_to_workspaces(
     (needed,) = con.execute(sql_text("export/needs_workspace_upgrade.sql")).fetchone()
     if not needed:
         return False
-    for table in PARQUET_TABLES:
-        add_workspace_to_parts(data_dir, table, DEFAULT_WORKSPACE)
+    for table, schema in PARQUET_TABLES.items():
+        upgrade_parts(data_dir, table, schema, DEFAULT_WORKSPACE)
     con.begin()
     try:
         for name in (

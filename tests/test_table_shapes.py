@@ -2,7 +2,8 @@
 
 Columns, their order, their types (as DuckDB reads the Arrow type) and which may be null: a
 change on one side only fails here, not in the middle of a merge. The export tables store the
-workspace first, before the columns of their Arrow schema.
+workspace first, before the columns of their Arrow schema; their generated columns (text and
+content, read from raw) are not stored, and not compared.
 """
 
 import duckdb
@@ -51,7 +52,17 @@ def shape(con: duckdb.DuckDBPyConnection, relation: str) -> list[tuple[str, str,
     as VARCHAR here.
     """
     rows = con.execute(f"DESCRIBE {relation}").fetchall()
-    return [(name, _text(kind), null == "YES") for name, kind, null, *_ in rows]
+    generated = {
+        name
+        for (name,) in con.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_name = ? AND is_generated = 'ALWAYS'",
+            [relation],
+        ).fetchall()
+    }
+    return [
+        (name, _text(kind), null == "YES") for name, kind, null, *_ in rows if name not in generated
+    ]
 
 
 def _text(kind: str) -> str:

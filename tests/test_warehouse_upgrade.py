@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -39,7 +40,13 @@ ADDED = {
 
 
 def columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
-    return [row[0] for row in con.execute(f"DESCRIBE {table}").fetchall()]
+    """The stored columns of a table (not those generated from raw), in order."""
+    rows = con.execute(
+        "SELECT column_name FROM information_schema.columns "
+        "WHERE table_name = ? AND is_generated = 'NEVER' ORDER BY ordinal_position",
+        [table],
+    ).fetchall()
+    return [name for (name,) in rows]
 
 
 def back_to_the_previous_schema(data_dir: Path) -> None:
@@ -54,13 +61,19 @@ def back_to_the_previous_schema(data_dir: Path) -> None:
             con.execute(f"ALTER TABLE {table} RENAME TO {table}_now")
         con.execute((FIXTURES / "schema_before_workspace.sql").read_text())
         for table in EXPORT_TABLES:
-            con.execute(f"INSERT INTO {table} SELECT * EXCLUDE (workspace) FROM {table}_now")
+            con.execute(
+                f"INSERT INTO {table} BY NAME SELECT * EXCLUDE (workspace) FROM {table}_now"
+            )
             con.execute(f"DROP TABLE {table}_now")
         for table, added in ADDED.items():
             for column in added:
                 con.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
     for part in (data_dir / "parquet").glob("*/*.parquet"):
-        pq.write_table(pq.read_table(part).drop_columns(["workspace"]), part)
+        # The parts had no workspace then, and the text the warehouse now reads from raw.
+        table = pq.read_table(part).drop_columns(["workspace"])
+        if "raw" in table.column_names and part.parent.name != "conversations":
+            table = table.append_column("text", pa.nulls(table.num_rows, pa.string()))
+        pq.write_table(table, part)
 
 
 def test_an_export_upgrades_a_warehouse_of_the_previous_schema(
@@ -115,3 +128,10 @@ def test_an_export_upgrades_a_warehouse_of_the_previous_schema(
         assert con.execute(
             "SELECT DISTINCT workspace FROM read_parquet(?, union_by_name = true)", [parts]
         ).fetchall() == [("default",)]
+        entry_parts = str(data_dir / "parquet" / "entries" / "*.parquet")
+        query = "SELECT * FROM read_parquet(?) LIMIT 0"
+        assert con.sql(query, params=[entry_parts]).columns == ["workspace", *ENTRIES.names]
+        texts = con.execute(
+            "SELECT count(*) FROM entries WHERE type LIKE 'message.%' AND text IS NOT NULL"
+        ).fetchone()
+        assert texts[0] > 0

@@ -3,7 +3,8 @@
 -- Column order and types follow transform/schemas.py, after the leading workspace (the API
 -- workspace, one key, that the row was exported from: the first part of every key). JSON
 -- columns hold the API's JSON as sent. Long text is stored zstd-compressed (DuckDB leaves long
--- strings uncompressed otherwise: 3.5x the API's bytes, bench/size_bench.py).
+-- strings uncompressed otherwise), and the text and content of entries and chunks are generated
+-- columns read from raw rather than second copies (bench/size_bench.py measures the bytes).
 
 -- One row per conversation, as last listed or fetched.
 CREATE TABLE IF NOT EXISTS conversations (
@@ -31,9 +32,9 @@ CREATE TABLE IF NOT EXISTS conversations (
 );
 
 -- One row per history entry, in append order (position counts from 0). Key: (workspace,
--- conversation_id, id), kept by the merge (a conversation's rows are replaced whole, in one transaction) rather
--- than by a PRIMARY KEY: DuckDB keeps such an index in memory, and without it merges run twice
--- as fast with less memory (bench/export_bench.py --memory-run).
+-- conversation_id, id), kept by the merge (a conversation's rows are replaced whole, in one
+-- transaction) rather than by a PRIMARY KEY: DuckDB keeps such an index in memory, and without
+-- it merges run twice as fast with less memory (bench/export_bench.py --memory-run).
 CREATE TABLE IF NOT EXISTS entries (
     workspace           VARCHAR NOT NULL,
     conversation_id     VARCHAR NOT NULL,
@@ -41,8 +42,16 @@ CREATE TABLE IF NOT EXISTS entries (
     position            INTEGER NOT NULL,
     type                VARCHAR,       -- message.input, message.output, function.call, ...
     role                VARCHAR,
-    text                VARCHAR USING COMPRESSION zstd, -- messages only: the string content or its text chunks joined
-    content             JSON USING COMPRESSION zstd, -- messages only: string or chunk list, as sent
+    -- messages only: the string content, or the text of its chunks joined (from raw)
+    text                VARCHAR GENERATED ALWAYS AS (
+        CASE json_type(raw, '$.content')
+            WHEN 'VARCHAR' THEN json_extract_string(raw, '$.content')
+            WHEN 'ARRAY' THEN array_to_string(json_extract_string(raw, '$.content[*].text'), '')
+        END) VIRTUAL,
+    -- messages only: string or chunk list, as sent (from raw)
+    content             JSON GENERATED ALWAYS AS (
+        CASE WHEN json_type(raw, '$.content') <> 'NULL' THEN json_extract(raw, '$.content') END
+    ) VIRTUAL,
     created_at          TIMESTAMPTZ,
     completed_at        TIMESTAMPTZ,
     model               VARCHAR,
@@ -70,8 +79,14 @@ CREATE TABLE IF NOT EXISTS messages (
     position            INTEGER NOT NULL,
     type                VARCHAR,
     role                VARCHAR,
-    text                VARCHAR USING COMPRESSION zstd,
-    content             JSON USING COMPRESSION zstd,
+    text                VARCHAR GENERATED ALWAYS AS (
+        CASE json_type(raw, '$.content')
+            WHEN 'VARCHAR' THEN json_extract_string(raw, '$.content')
+            WHEN 'ARRAY' THEN array_to_string(json_extract_string(raw, '$.content[*].text'), '')
+        END) VIRTUAL,
+    content             JSON GENERATED ALWAYS AS (
+        CASE WHEN json_type(raw, '$.content') <> 'NULL' THEN json_extract(raw, '$.content') END
+    ) VIRTUAL,
     created_at          TIMESTAMPTZ,
     completed_at        TIMESTAMPTZ,
     model               VARCHAR,
@@ -98,7 +113,12 @@ CREATE TABLE IF NOT EXISTS content_chunks (
     entry_id        VARCHAR NOT NULL,
     chunk_index     INTEGER NOT NULL,
     type            VARCHAR,           -- text, image_url, document_url, tool_file, tool_reference, thinking
-    text            VARCHAR USING COMPRESSION zstd, -- text chunks; thinking chunks: their inner text joined
+    -- text chunks: their text; thinking chunks: their inner text joined (from raw)
+    text            VARCHAR GENERATED ALWAYS AS (
+        CASE WHEN json_extract_string(raw, '$.type') = 'thinking'
+             THEN array_to_string(json_extract_string(raw, '$.thinking[*].text'), '')
+             ELSE json_extract_string(raw, '$.text') END
+    ) VIRTUAL,
     url             VARCHAR,           -- image_url (string or .url), document_url, tool_reference url
     tool            VARCHAR,
     title           VARCHAR,
