@@ -76,15 +76,24 @@ def upgrade_parts(
     data_dir: str | os.PathLike[str], table_name: str, schema: pa.Schema, workspace: str
 ) -> None:
     """Give every part of a table written before the workspace column that column, first,
-    holding ``workspace``, and the columns of ``schema`` only (those since derived from raw
-    go); each part is rewritten atomically, one at a time."""
+    holding ``workspace``, and the columns of ``schema`` (those since derived from raw go, those
+    added since are null); each part is rewritten atomically, one at a time."""
     for path in part_paths(data_dir, table_name):
         try:
             if WORKSPACE not in pq.read_schema(path).names:
-                table = pq.read_table(path, columns=schema.names)
+                table = _in_schema(pq.read_table(path), schema)
                 _write_part(with_workspace(table, workspace), path.parent, path)
         except OSError as error:
             raise storage_error(path, error) from error
+
+
+def _in_schema(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """The table's columns that ``schema`` names, in its order; a column it lacks is null."""
+    columns = [
+        table[field.name] if field.name in table.column_names else pa.nulls(len(table), field.type)
+        for field in schema
+    ]
+    return pa.Table.from_arrays(columns, schema=schema)
 
 
 def _write_part(table: pa.Table, directory: Path, path: Path) -> Path:

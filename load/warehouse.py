@@ -12,18 +12,17 @@ import os
 import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from importlib import resources
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from load.sql_files import sql_text as sql_text
 from load.storage_errors import storage_error
 from load.warehouse_upgrade import upgrade_to_workspaces
 from transform.workspaces import DEFAULT_WORKSPACE, with_workspace
 
-SQL_PACKAGE = "sql"
 SCHEMA_FILES = (
     "export/schema.sql",
     "replay/schema.sql",
@@ -49,11 +48,6 @@ _SIZE_UNITS |= {"KIB": 2**10, "MIB": 2**20, "GIB": 2**30, "TIB": 2**40}
 
 class WarehouseLocked(RuntimeError):
     """Another process holds the warehouse file open for writing."""
-
-
-def sql_text(name: str) -> str:
-    """The text of ``sql/<name>``, from the installed package; a missing file is an error."""
-    return resources.files(SQL_PACKAGE).joinpath(name).read_text(encoding="utf-8")
 
 
 def warehouse_path(data_dir: str | os.PathLike[str]) -> Path:
@@ -88,7 +82,7 @@ def open_warehouse(
     try:
         con.execute("SET TimeZone = 'UTC'")
         if not read_only:
-            upgrade_to_workspaces(con, data_dir, sql_text)
+            upgrade_to_workspaces(con, data_dir)
             for name in SCHEMA_FILES:
                 con.execute(sql_text(name))
     except (duckdb.Error, OSError) as error:

@@ -9,12 +9,12 @@ Entries' text and content and chunks' text are dropped from both: they are read 
 
 import contextlib
 import os
-from collections.abc import Callable
 
 import duckdb
 import pyarrow as pa
 
 from load.parquet import upgrade_parts
+from load.sql_files import sql_text
 from transform.schemas import CONTENT_CHUNKS, CONVERSATIONS, ENTRIES
 from transform.workspaces import DEFAULT_WORKSPACE
 
@@ -27,11 +27,7 @@ PARQUET_TABLES: dict[str, pa.Schema] = {
 }
 
 
-def upgrade_to_workspaces(
-    con: duckdb.DuckDBPyConnection,
-    data_dir: str | os.PathLike[str],
-    sql_text: Callable[[str], str],
-) -> bool:
+def upgrade_to_workspaces(con: duckdb.DuckDBPyConnection, data_dir: str | os.PathLike[str]) -> bool:
     """Rebuild the export tables with the workspace column if they lack it; True if it did."""
     (needed,) = con.execute(sql_text("export/needs_workspace_upgrade.sql")).fetchone()
     if not needed:

@@ -69,9 +69,10 @@ def back_to_the_previous_schema(data_dir: Path) -> None:
             for column in added:
                 con.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
     for part in (data_dir / "parquet").glob("*/*.parquet"):
-        # The parts had no workspace then, and the text the warehouse now reads from raw.
-        table = pq.read_table(part).drop_columns(["workspace"])
-        if "raw" in table.column_names and part.parent.name != "conversations":
+        # The parts had no workspace then, nor the columns added before it, but the text the
+        # warehouse now reads from raw.
+        table = pq.read_table(part).drop_columns(["workspace", *ADDED.get(part.parent.name, ())])
+        if part.parent.name != "conversations":
             table = table.append_column("text", pa.nulls(table.num_rows, pa.string()))
         pq.write_table(table, part)
 

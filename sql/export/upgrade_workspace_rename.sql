@@ -1,9 +1,14 @@
 -- A warehouse made before the workspace column: set its export tables aside, to be rebuilt by
 -- schema.sql with the workspace first in every key (DuckDB cannot change a primary key).
--- Warehouses older still have no warehouse_origin: an empty one of the old shape stands in.
-CREATE TABLE IF NOT EXISTS warehouse_origin (
-    origin VARCHAR, base_url VARCHAR, emulator BOOLEAN, first_run VARCHAR, recorded_at TIMESTAMPTZ
-);
+-- A table a still older warehouse lacks gets an empty stand-in, so that every statement below
+-- and in upgrade_workspace_copy.sql finds the table and the columns it names.
+CREATE TABLE IF NOT EXISTS conversations (id VARCHAR);
+CREATE TABLE IF NOT EXISTS entries (text VARCHAR, content JSON);
+CREATE TABLE IF NOT EXISTS messages (text VARCHAR, content JSON);
+CREATE TABLE IF NOT EXISTS content_chunks (text VARCHAR);
+CREATE TABLE IF NOT EXISTS export_runs (run_id VARCHAR);
+CREATE TABLE IF NOT EXISTS export_failures (run_id VARCHAR);
+CREATE TABLE IF NOT EXISTS warehouse_origin (origin VARCHAR);
 ALTER TABLE conversations RENAME TO conversations_before_workspace;
 ALTER TABLE entries RENAME TO entries_before_workspace;
 ALTER TABLE messages RENAME TO messages_before_workspace;
