@@ -17,6 +17,7 @@ from pathlib import Path
 from pydantic import BaseModel, Field, SecretStr
 
 from extract.settings import ApiSettings
+from transform.workspaces import DEFAULT_WORKSPACE as DEFAULT_WORKSPACE
 
 DEFAULT_DATA_DIR = Path("data")
 DATA_DIR_ENV = "CONVO_ETL_DATA_DIR"
@@ -27,7 +28,6 @@ DATA_DIR_ENV = "CONVO_ETL_DATA_DIR"
 WRITER_DUCKDB_LIMITS: Mapping[str, str | int] = {"memory_limit": "64MB", "threads": 1}
 
 MIB = 2**20
-DEFAULT_WORKSPACE = "default"
 _WORKSPACE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 

@@ -3,7 +3,9 @@
 Purging a deleted conversation rewrites the parts that hold it the same way.
 
 Layout: ``<data_dir>/parquet/<table_name>/<part_name>.parquet``. A part name carries the run id
-and batch number, so re-running a batch overwrites its own part instead of adding a copy.
+and batch number, so re-running a batch overwrites its own part instead of adding a copy. The
+export's parts hold the workspace as their first column (one glob reads every workspace), and
+their run ids never repeat, so two workspaces never write the same part.
 """
 
 import os
@@ -15,6 +17,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from load.storage_errors import storage_error
+from transform.workspaces import WORKSPACE, with_workspace
 
 ROW_GROUP_ROWS = 64_000
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -47,15 +50,19 @@ def part_paths(data_dir: str | os.PathLike[str], table_name: str) -> list[Path]:
     return sorted(table_dir(data_dir, table_name).glob("*.parquet"))
 
 
-def rewrite_part_without(path: Path, key: str, ids: pa.Array) -> int:
-    """Drop the rows whose ``key`` column is one of ``ids`` from a part; return how many went.
+def rewrite_part_without(path: Path, workspace: str, key: str, ids: pa.Array) -> int:
+    """Drop the rows of ``workspace`` whose ``key`` column is one of ``ids`` from a part; return
+    how many went.
 
     The part is replaced atomically (temp file, fsync, rename), keeping its own schema; a part
     left with no row is removed.
     """
     try:
         table = pq.read_table(path)
-        kept = table.filter(pc.invert(pc.is_in(table[key], value_set=ids)))
+        dropped = pc.and_(
+            pc.equal(table[WORKSPACE], workspace), pc.is_in(table[key], value_set=ids)
+        )
+        kept = table.filter(pc.invert(dropped))
         if not kept.num_rows:
             path.unlink()
         elif kept.num_rows < table.num_rows:
@@ -63,6 +70,30 @@ def rewrite_part_without(path: Path, key: str, ids: pa.Array) -> int:
     except OSError as error:
         raise storage_error(path, error) from error
     return table.num_rows - kept.num_rows
+
+
+def upgrade_parts(
+    data_dir: str | os.PathLike[str], table_name: str, schema: pa.Schema, workspace: str
+) -> None:
+    """Give every part of a table written before the workspace column that column, first,
+    holding ``workspace``, and the columns of ``schema`` (those since derived from raw go, those
+    added since are null); each part is rewritten atomically, one at a time."""
+    for path in part_paths(data_dir, table_name):
+        try:
+            if WORKSPACE not in pq.read_schema(path).names:
+                table = _in_schema(pq.read_table(path), schema)
+                _write_part(with_workspace(table, workspace), path.parent, path)
+        except OSError as error:
+            raise storage_error(path, error) from error
+
+
+def _in_schema(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """The table's columns that ``schema`` names, in its order; a column it lacks is null."""
+    columns = [
+        table[field.name] if field.name in table.column_names else pa.nulls(len(table), field.type)
+        for field in schema
+    ]
+    return pa.Table.from_arrays(columns, schema=schema)
 
 
 def _write_part(table: pa.Table, directory: Path, path: Path) -> Path:

@@ -34,6 +34,18 @@ def conversation_object(cid: str, updated_at: str = "2026-11-20T10:00:00Z") -> d
     }
 
 
+def message_entry(cid: str, index: int, text: str) -> dict:
+    """An assistant message entry of ``cid`` whose content is one text chunk."""
+    return {
+        "object": "entry",
+        "type": "message.output",
+        "id": f"{cid}-e{index}",
+        "role": "assistant",
+        "created_at": "2026-11-20T09:00:00Z",
+        "content": [{"type": "text", "text": text}],
+    }
+
+
 def history_body(cid: str, entries_json: bytes) -> bytes:
     """A ConversationHistory body around already-encoded entries (a JSON array's text)."""
     head = b'{"object":"conversation.history","conversation_id":"' + cid.encode() + b'","entries":'

@@ -16,6 +16,7 @@ from canned_api import (
     canned_api,
     conversation_object,
     history_body,
+    message_entry,
     messages_body,
 )
 
@@ -25,17 +26,6 @@ pytestmark = pytest.mark.usefixtures("prefect_harness")
 
 ENTRY_TEXT_CHARS = 100_000
 BIG_ENTRIES = 600  # 600 entries of 100,000 characters: a 60 MB history
-
-
-def entry(cid: str, index: int, text: str) -> dict:
-    return {
-        "object": "entry",
-        "type": "message.output",
-        "id": f"{cid}-e{index}",
-        "role": "assistant",
-        "created_at": "2026-11-20T09:00:00Z",
-        "content": [{"type": "text", "text": text}],
-    }
 
 
 def test_a_60_mb_history_is_stored_exactly_with_its_batch(
@@ -48,7 +38,7 @@ def test_a_60_mb_history_is_stored_exactly_with_its_batch(
     }
     canned = {}
     for cid, entry_texts in texts.items():
-        entries = orjson.dumps([entry(cid, i, t) for i, t in enumerate(entry_texts)])
+        entries = orjson.dumps([message_entry(cid, i, t) for i, t in enumerate(entry_texts)])
         canned[cid] = CannedConversation(
             conversation_object(cid), history_body(cid, entries), messages_body(cid)
         )

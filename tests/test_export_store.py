@@ -7,6 +7,7 @@ from emulator.store import ConversationStore
 from flows.export.fetch import FetchedBatch, FetchedConversation
 from flows.export.store import store_fetched_batch
 from load.warehouse import open_warehouse
+from transform.workspaces import DEFAULT_WORKSPACE
 
 RUN_ID = "run-store-test"
 
@@ -32,7 +33,7 @@ def test_a_body_that_is_not_the_spec_json_fails_its_conversation_and_the_rest_is
     )
     warehouse = open_warehouse(tmp_path)
     try:
-        counts = store_fetched_batch(warehouse, batch, RUN_ID, tmp_path)
+        counts = store_fetched_batch(warehouse, batch, RUN_ID, tmp_path, DEFAULT_WORKSPACE)
         stored = warehouse.execute("select id from conversations").fetchall()
         entries = warehouse.execute("select count(*) from entries").fetchone()
         failures = warehouse.execute(

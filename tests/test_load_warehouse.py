@@ -163,7 +163,7 @@ def test_a_failing_batch_leaves_the_warehouse_as_it_was(data_dir: Path) -> None:
     conversations, entries, messages, chunks = _fixture_batch("run-2")
     # The messages insert runs after the conversations upsert and the entries insert: a value
     # DuckDB refuses there must undo both.
-    index = messages.schema.get_field_index("content")
+    index = messages.schema.get_field_index("arguments")
     not_json = pa.array(["{not json"] * messages.num_rows, pa.string())
     broken = messages.set_column(index, messages.schema.field(index), not_json)
     with pytest.raises(duckdb.ConversionException):

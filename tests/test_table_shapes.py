@@ -1,7 +1,9 @@
 """One shape per table: the DDL in sql/ and the Arrow schemas in transform/ agree.
 
 Columns, their order, their types (as DuckDB reads the Arrow type) and which may be null: a
-change on one side only fails here, not in the middle of a merge.
+change on one side only fails here, not in the middle of a merge. The export tables store the
+workspace first, before the columns of their Arrow schema; their generated columns (text and
+content, read from raw) are not stored, and not compared.
 """
 
 import duckdb
@@ -19,21 +21,22 @@ from transform.schemas import (
     EXPORT_RUNS,
     WAREHOUSE_ORIGIN,
 )
+from transform.workspaces import stored_schema
 
 TABLES = {
-    "conversations": CONVERSATIONS,
-    "entries": ENTRIES,
-    "messages": ENTRIES,
-    "content_chunks": CONTENT_CHUNKS,
-    "export_runs": EXPORT_RUNS,
-    "export_failures": EXPORT_FAILURES,
+    "conversations": stored_schema(CONVERSATIONS),
+    "entries": stored_schema(ENTRIES),
+    "messages": stored_schema(ENTRIES),
+    "content_chunks": stored_schema(CONTENT_CHUNKS),
+    "export_runs": stored_schema(EXPORT_RUNS),
+    "export_failures": stored_schema(EXPORT_FAILURES),
     "replay_runs": REPLAY_RUNS,
     "replay_results": REPLAY_RESULTS,
     "replay_events": REPLAY_EVENTS,
     "replay_checks": REPLAY_CHECKS,
     "replay_row_checks": REPLAY_ROW_CHECKS,
     "judge_cache": JUDGE_CACHE,
-    "warehouse_origin": WAREHOUSE_ORIGIN,
+    "warehouse_origin": stored_schema(WAREHOUSE_ORIGIN),
 }
 
 
@@ -49,7 +52,17 @@ def shape(con: duckdb.DuckDBPyConnection, relation: str) -> list[tuple[str, str,
     as VARCHAR here.
     """
     rows = con.execute(f"DESCRIBE {relation}").fetchall()
-    return [(name, _text(kind), null == "YES") for name, kind, null, *_ in rows]
+    generated = {
+        name
+        for (name,) in con.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_name = ? AND is_generated = 'ALWAYS'",
+            [relation],
+        ).fetchall()
+    }
+    return [
+        (name, _text(kind), null == "YES") for name, kind, null, *_ in rows if name not in generated
+    ]
 
 
 def _text(kind: str) -> str:

@@ -1,11 +1,18 @@
-"""Entries, messages and content chunks flattened from recorded history JSON, row by row."""
+"""Entries, messages and content chunks flattened from recorded history JSON, row by row.
+
+An entry's text and content and a chunk's text are read from raw by the warehouse (generated
+columns): rows are checked as the warehouse's DDL stores and shows them.
+"""
 
 from datetime import UTC, datetime
 from pathlib import Path
 
+import duckdb
 import orjson
+import pyarrow as pa
 import pytest
 
+from load.warehouse import sql_text
 from transform.entries import (
     flatten_content_chunks,
     flatten_entries,
@@ -13,6 +20,7 @@ from transform.entries import (
     flatten_histories_chunks,
 )
 from transform.schemas import CONTENT_CHUNKS, ENTRIES
+from transform.workspaces import with_workspace
 
 FIXTURES = Path(__file__).parent / "fixtures"
 MODEL_CONV = "conv_00000000000000000000000000000001"
@@ -29,9 +37,24 @@ def _at(text: str) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=UTC)
 
 
+# The columns the warehouse reads from raw, by table.
+GENERATED = {"entries": ("text", "content"), "messages": ("text", "content")}
+GENERATED["content_chunks"] = ("text",)
+
+
+def _as_stored(table: pa.Table, target: str) -> list[dict]:
+    """The rows as the warehouse stores and shows them (its generated columns included)."""
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute(sql_text("export/schema.sql"))
+    con.register("batch_rows", with_workspace(table, "default"))
+    con.execute(sql_text(f"export/insert_{target}.sql"))
+    return con.sql(f"SELECT * EXCLUDE (workspace) FROM {target}").to_arrow_table().to_pylist()
+
+
 def _entry_row(conversation_id: str, position: int, entry_id: str, **columns: object) -> dict:
     """An expected ENTRIES row: every column not given is null (raw is checked separately)."""
-    row = {name: None for name in ENTRIES.names}
+    row = {name: None for name in [*ENTRIES.names, *GENERATED["entries"]]}
     row.update(conversation_id=conversation_id, id=entry_id, position=position, export_run="run-1")
     row.update(columns)
     return row
@@ -112,7 +135,7 @@ def test_model_history_rows_are_exact() -> None:
             prefix=True,
         ),
     ]
-    assert _without_raw(table.to_pylist()) == _without_raw(expected)
+    assert _without_raw(_as_stored(table, "entries")) == _without_raw(expected)
 
 
 def test_agent_history_rows_are_exact() -> None:
@@ -177,7 +200,7 @@ def test_agent_history_rows_are_exact() -> None:
             created_at=_at("2026-11-25T09:00:05"),
         ),
     ]
-    assert _without_raw(table.to_pylist()) == _without_raw(expected)
+    assert _without_raw(_as_stored(table, "entries")) == _without_raw(expected)
 
 
 def test_raw_keeps_every_field_of_every_entry() -> None:
@@ -210,7 +233,8 @@ def test_messages_endpoint_uses_the_entries_schema() -> None:
     messages = _fixture("messages_agent.json")
     table = flatten_entries(AGENT_CONV, messages["messages"], "run-1")
     assert table.schema == ENTRIES
-    assert table.select(["id", "position", "type", "text", "content"]).to_pylist() == [
+    shown = ("id", "position", "type", "text", "content")
+    assert [{k: row[k] for k in shown} for row in _as_stored(table, "messages")] == [
         {
             "id": "msg_00000000000000000000000000000021",
             "position": 0,
@@ -229,7 +253,8 @@ def test_messages_endpoint_uses_the_entries_schema() -> None:
 
 
 def _chunk_row(conversation_id: str, entry_id: str, index: int, **columns: object) -> dict:
-    row = {name: None for name in CONTENT_CHUNKS.names if name != "raw"}
+    names = [*CONTENT_CHUNKS.names, *GENERATED["content_chunks"]]
+    row = {name: None for name in names if name != "raw"}
     row.update(conversation_id=conversation_id, entry_id=entry_id, chunk_index=index)
     row.update(export_run="run-1")
     row.update(columns)
@@ -301,7 +326,7 @@ def test_content_chunk_rows_are_exact() -> None:
             file_type="pdf",
         ),
     ]
-    assert _without_raw(table.to_pylist()) == expected
+    assert _without_raw(_as_stored(table, "content_chunks")) == expected
     raws = [orjson.loads(raw) for raw in table.column("raw").to_pylist()]
     assert raws[2] == {"type": "text", "text": "and cloudy."}
     assert raws[7] == {"text": " thanks"}
@@ -334,7 +359,7 @@ def test_odd_values_are_kept_not_fatal() -> None:
         },
     ]
     table = flatten_entries(MODEL_CONV, entries, "run-1")
-    rows = table.to_pylist()
+    rows = _as_stored(table, "entries")
     assert rows[0]["id"] == "position:0"
     assert rows[1]["role"] == "7"
     assert rows[1]["text"] == "big"
@@ -364,5 +389,5 @@ def test_values_holding_the_json_column_boundary_are_encoded_exactly() -> None:
     ]
     table = flatten_entries(MODEL_CONV, entries, "run-1")
     assert [orjson.loads(r) for r in table.column("raw").to_pylist()] == entries
-    contents = [orjson.loads(c) for c in table.column("content").to_pylist()]
+    contents = [orjson.loads(row["content"]) for row in _as_stored(table, "entries")]
     assert contents == [e["content"] for e in entries]

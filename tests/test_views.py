@@ -80,11 +80,22 @@ def _rows(con: duckdb.DuckDBPyConnection, sql: str) -> list[tuple]:
 
 def test_daily_usage(con: duckdb.DuckDBPyConnection) -> None:
     assert _rows(con, "SELECT * FROM daily_usage") == [
-        (date(2026, 11, 22), "model", CODESTRAL, None, 3, 3, 12, 12, 0),
-        (date(2026, 11, 23), "model", SMALL, None, 0, 1, 0, 0, 0),
-        (date(2026, 11, 24), "model", LARGE, None, 1, 1, 1, 1, 0),
-        (date(2026, 11, 25), "agent", None, AGENT_A, 1, 1, 5, 2, len("Refunded.")),
-        (date(2026, 11, 25), "model", LARGE, None, 1, 0, 5, 2, len("It is 12°C and cloudy.")),
+        ("default", date(2026, 11, 22), "model", CODESTRAL, None, 3, 3, 12, 12, 0),
+        ("default", date(2026, 11, 23), "model", SMALL, None, 0, 1, 0, 0, 0),
+        ("default", date(2026, 11, 24), "model", LARGE, None, 1, 1, 1, 1, 0),
+        ("default", date(2026, 11, 25), "agent", None, AGENT_A, 1, 1, 5, 2, len("Refunded.")),
+        (
+            "default",
+            date(2026, 11, 25),
+            "model",
+            LARGE,
+            None,
+            1,
+            0,
+            5,
+            2,
+            len("It is 12°C and cloudy."),
+        ),
     ]
 
 
@@ -98,17 +109,17 @@ def test_tool_usage(con: duckdb.DuckDBPyConnection) -> None:
 
 def test_handoffs(con: duckdb.DuckDBPyConnection) -> None:
     assert _rows(con, "SELECT * FROM handoffs") == [
-        (AGENT_A, "Support triage", AGENT_B, "Billing helper", 1, 1)
+        ("default", AGENT_A, "Support triage", AGENT_B, "Billing helper", 1, 1)
     ]
 
 
 def test_conversation_lengths(con: duckdb.DuckDBPyConnection) -> None:
     assert _rows(con, "SELECT * FROM conversation_lengths") == [
-        ("0", 0, 1),
-        ("1", 1, 1),
-        ("2-3", 2, 1),
-        ("4-7", 4, 2),
-        ("8-15", 8, 1),
+        ("default", "0", 0, 1),
+        ("default", "1", 1, 1),
+        ("default", "2-3", 2, 1),
+        ("default", "4-7", 4, 2),
+        ("default", "8-15", 8, 1),
     ]
 
 

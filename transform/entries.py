@@ -1,7 +1,8 @@
 """Flatten conversation entries (history or messages) and their content chunks into Arrow tables.
 
 Every entry type of both spec versions gets typed columns; any other type still gets a row with
-its ``type`` and ``raw`` JSON, so entries the API adds later are never lost.
+its ``type`` and ``raw`` JSON, so entries the API adds later are never lost. The text of a
+message and of a chunk is not flattened here: the warehouse reads it from ``raw``.
 """
 
 from collections.abc import Iterable, Sequence
@@ -59,11 +60,6 @@ def flatten_histories(histories: Iterable[History], exported_run: str) -> pa.Tab
     }
     for field in _PLAIN_ENTRY_FIELDS:
         columns[field] = string_column([e.get(field) for e in flat])
-    contents = [e.get("content") for e in flat]
-    columns["text"] = string_column(
-        [c if c.__class__ is str else _chunks_text(c) for c in contents]
-    )
-    columns["content"] = json_column(contents)
     columns["created_at"] = timestamp_column([e.get("created_at") for e in flat])
     columns["completed_at"] = timestamp_column([e.get("completed_at") for e in flat])
     columns["prefix"] = bool_column([e.get("prefix") for e in flat])
@@ -98,18 +94,11 @@ def flatten_histories_chunks(histories: Iterable[History], exported_run: str) ->
                 chunks.extend(content)
     if not all(c.__class__ is dict for c in chunks):
         chunks = [c if c.__class__ is dict else {"value": c} for c in chunks]
-    types = [_chunk_type(c) for c in chunks]
     columns: dict[str, Any] = {
         "conversation_id": conversation_ids,
         "entry_id": entry_ids,
         "chunk_index": pa.array(indexes, pa.int32()),
-        "type": string_column(types),
-        "text": string_column(
-            [
-                _chunks_text(c.get("thinking")) if t == "thinking" else c.get("text")
-                for c, t in zip(chunks, types, strict=True)
-            ]
-        ),
+        "type": string_column([_chunk_type(c) for c in chunks]),
         "url": string_column([_chunk_url(c) for c in chunks]),
         "raw": json_column(chunks),
         "export_run": pa.repeat(pa.scalar(exported_run, pa.string()), len(chunks)),
@@ -159,17 +148,6 @@ def _entry_id(entry: dict[str, Any], position: int) -> str:
     """The entry's id; entries in requests may omit it, so fall back to its position."""
     entry_id = entry.get("id")
     return f"position:{position}" if entry_id is None else str(entry_id)
-
-
-def _chunks_text(content: object) -> str | None:
-    """The text chunks of list content joined; None for content that is not a list."""
-    if content.__class__ is not list:
-        return None
-    return "".join(
-        c["text"]
-        for c in content  # type: ignore[attr-defined]
-        if c.__class__ is dict and _chunk_type(c) == "text" and isinstance(c.get("text"), str)
-    )
 
 
 def _chunk_type(chunk: dict[str, Any]) -> str | None:

@@ -1,7 +1,9 @@
 """The explicit Arrow schema of every export table, so Parquet parts and DuckDB agree on types.
 
 JSON-valued columns are JSON text in Arrow ``string`` columns; DuckDB stores them as ``JSON``.
-Timestamps are microsecond UTC timestamps (DuckDB ``TIMESTAMPTZ``).
+Timestamps are microsecond UTC timestamps (DuckDB ``TIMESTAMPTZ``). An entry's ``text`` and
+``content`` and a chunk's ``text`` are not here: they repeat ``raw``, so the warehouse derives
+them from it (generated columns, sql/export/schema.sql) instead of holding a second copy.
 """
 
 import pyarrow as pa
@@ -39,8 +41,6 @@ ENTRIES = pa.schema(
         pa.field("position", pa.int32(), nullable=False),
         pa.field("type", pa.string()),
         pa.field("role", pa.string()),
-        pa.field("text", pa.string()),
-        pa.field("content", pa.string()),
         pa.field("created_at", TIMESTAMP),
         pa.field("completed_at", TIMESTAMP),
         pa.field("model", pa.string()),
@@ -67,7 +67,6 @@ CONTENT_CHUNKS = pa.schema(
         pa.field("entry_id", pa.string(), nullable=False),
         pa.field("chunk_index", pa.int32(), nullable=False),
         pa.field("type", pa.string()),
-        pa.field("text", pa.string()),
         pa.field("url", pa.string()),
         pa.field("tool", pa.string()),
         pa.field("title", pa.string()),

@@ -100,10 +100,11 @@ async def mark_deleted(
 
 
 @task(name="purge-deleted", cache_policy=NO_CACHE)
-async def purge(warehouse: duckdb.DuckDBPyConnection, data_dir: Path) -> int:
-    """Remove the conversations marked deleted from Parquet and DuckDB, off the event loop."""
+async def purge(warehouse: duckdb.DuckDBPyConnection, data_dir: Path, workspace: str) -> int:
+    """Remove the conversations of ``workspace`` marked deleted from Parquet and DuckDB, off the
+    event loop."""
     try:
-        purged = await asyncio.to_thread(purge_deleted, warehouse, data_dir)
+        purged = await asyncio.to_thread(purge_deleted, warehouse, data_dir, workspace)
     except (OSError, duckdb.Error) as error:
         raise DeletionsFailed(
             f"the deleted conversations could not be purged from {data_dir}: {error} "

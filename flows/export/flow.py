@@ -112,7 +112,8 @@ async def export_recorded(
     """Export with the run recorded in export_runs: as running first, then as it ended."""
     status = "failed"
     mark_dead_runs_interrupted(warehouse)
-    record_run(warehouse, summary, options.mode, "running", redacted_url(options.base_url))
+    base_url = redacted_url(options.base_url)
+    record_run(warehouse, summary, options.mode, "running", base_url, options.workspace)
     try:
         with ExportProgress(options.show_progress) as progress:
             await export_batches(
@@ -130,7 +131,7 @@ async def export_recorded(
         summary.retries = client.stats.retries
         summary.rate_limited = client.stats.rate_limited
         summary.pace_rps = client.stats.pace_rps
-        record_run(warehouse, summary, options.mode, status, redacted_url(options.base_url))
+        record_run(warehouse, summary, options.mode, status, base_url, options.workspace)
 
 
 @flow(name="export-conversations")
@@ -181,7 +182,14 @@ async def export_conversations(
         first_page, warehouse = await first_page_and_warehouse(pages, settings, listing)
         try:
             with serving_reads(warehouse, settings.data_dir), rare_full_collections():
-                checked_origin(warehouse, options.base_url, emulator, allow_mixed, summary.run_id)
+                checked_origin(
+                    warehouse,
+                    options.base_url,
+                    emulator,
+                    allow_mixed,
+                    summary.run_id,
+                    options.workspace,
+                )
                 await export_recorded(client, warehouse, first_page, pages, options, summary)
         finally:
             warehouse.close()

@@ -22,14 +22,18 @@ def checked_origin(
     emulator: bool,
     allow_mixed: bool,
     run_id: str,
+    workspace: str,
 ) -> None:
-    """Record this run's origin, or raise MixedOrigin if the warehouse came from another API."""
+    """Record this run's origin, or raise MixedOrigin if ``workspace`` came from another API.
+
+    Per workspace: another workspace (another key) exported from another API is no mixing.
+    """
     shown = redacted_url(base_url)
     origin = EMULATOR_ORIGIN if emulator else shown
-    others = other_origins(warehouse, origin)
+    others = other_origins(warehouse, origin, workspace)
     if others and not allow_mixed:
         raise MixedOrigin(
             f"this data dir holds exports from {', '.join(others)}, not {origin}: use another "
             "--data-dir, or --allow-mixed to store both in one warehouse"
         )
-    record_origin(warehouse, origin, shown, emulator, run_id)
+    record_origin(warehouse, origin, shown, emulator, run_id, workspace)

@@ -93,10 +93,16 @@ async def fetch_batch(
 
 @task(name="store-batch", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=2)
 async def store_batch(
-    warehouse: duckdb.DuckDBPyConnection, batch: FetchedBatch, run_id: str, data_dir: Path
+    warehouse: duckdb.DuckDBPyConnection,
+    batch: FetchedBatch,
+    run_id: str,
+    data_dir: Path,
+    workspace: str,
 ) -> StoredCounts:
     """Flatten, write Parquet parts and merge one batch into DuckDB, off the event loop."""
-    counts = await asyncio.to_thread(store_fetched_batch, warehouse, batch, run_id, data_dir)
+    counts = await asyncio.to_thread(
+        store_fetched_batch, warehouse, batch, run_id, data_dir, workspace
+    )
     get_run_logger().info(
         "batch %d: merged %s, %s, %s",
         batch.number,
@@ -230,7 +236,13 @@ async def fetch_and_store(run: ExportRun, queue: asyncio.Queue[Work | None]) -> 
             _absorb(summary, stored_batch, await storing)
         stored_batch = batch
         storing = asyncio.create_task(
-            store_batch(run.warehouse, quote(batch), summary.run_id, run.options.data_dir)
+            store_batch(
+                run.warehouse,
+                quote(batch),
+                summary.run_id,
+                run.options.data_dir,
+                run.options.workspace,
+            )
         )
 
     try:
@@ -258,7 +270,7 @@ async def export_batches(run: ExportRun) -> None:
     mark what a complete listing no longer showed, and purge the deleted when asked."""
     queue: asyncio.Queue[Work | None] = asyncio.Queue(maxsize=1)
     options = run.options
-    listed = None if options.conversation_ids else ListedIds(run.warehouse)
+    listed = None if options.conversation_ids else ListedIds(run.warehouse, options.workspace)
     try:
         if listed is None:
             producer = queue_requested(
@@ -268,7 +280,7 @@ async def export_batches(run: ExportRun) -> None:
             producer = list_and_choose(
                 quote(first_page_then_rest(run.pages, run.first_page)),
                 quote(listed),
-                quote(stored_updated_at(run.warehouse)),
+                quote(stored_updated_at(run.warehouse, options.workspace)),
                 options.full,
                 options.batch_size,
                 quote(queue),
@@ -283,7 +295,7 @@ async def export_batches(run: ExportRun) -> None:
         if listed is not None:
             listed.close()
     if options.purge_deleted:
-        run.summary.purged = await purge(quote(run.warehouse), options.data_dir)
+        run.summary.purged = await purge(quote(run.warehouse), options.data_dir, options.workspace)
 
 
 async def produce_and_consume(

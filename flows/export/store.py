@@ -20,6 +20,7 @@ from load.parquet import part_name, write_part
 from load.warehouse import merge_export_batch, record_export_failures, record_export_run
 from transform.bodies import failure_row, flatten_bodies
 from transform.export_runs import export_failures_table, export_run_table
+from transform.workspaces import with_workspace
 
 
 @dataclass(frozen=True)
@@ -42,11 +43,16 @@ class StoreFailed(Exception):
 
 
 def store_fetched_batch(
-    warehouse: duckdb.DuckDBPyConnection, batch: FetchedBatch, run_id: str, data_dir: Path
+    warehouse: duckdb.DuckDBPyConnection,
+    batch: FetchedBatch,
+    run_id: str,
+    data_dir: Path,
+    workspace: str,
 ) -> StoredCounts:
-    """Flatten a fetched batch, write its Parquet parts, merge it and record its failures."""
+    """Flatten a fetched batch, write its Parquet parts, merge it and record its failures, all
+    in ``workspace``."""
     try:
-        return _store(warehouse, batch, run_id, data_dir)
+        return _store(warehouse, batch, run_id, data_dir, workspace)
     except (OSError, duckdb.Error) as error:
         raise StoreFailed(
             f"batch {batch.number} could not be stored in {data_dir}: {error} "
@@ -55,22 +61,27 @@ def store_fetched_batch(
 
 
 def _store(
-    warehouse: duckdb.DuckDBPyConnection, batch: FetchedBatch, run_id: str, data_dir: Path
+    warehouse: duckdb.DuckDBPyConnection,
+    batch: FetchedBatch,
+    run_id: str,
+    data_dir: Path,
+    workspace: str,
 ) -> StoredCounts:
     tables, failures = flatten_batch(batch, run_id)
     if tables["conversations"].num_rows:
         part = part_name(run_id, batch.number)
         for table_name, table in tables.items():
-            write_part(table, data_dir, table_name, part)
+            write_part(with_workspace(table, workspace), data_dir, table_name, part)
         merge_export_batch(
             warehouse,
             tables["conversations"],
             tables["entries"],
             tables["messages"],
             tables["content_chunks"],
+            workspace,
         )
     rows = [_failure_row(run_id, f) for f in failures]
-    record_export_failures(warehouse, export_failures_table(rows))
+    record_export_failures(warehouse, export_failures_table(rows), workspace)
     return StoredCounts(
         conversations=tables["conversations"].num_rows,
         entries=tables["entries"].num_rows,
@@ -112,8 +123,9 @@ def record_run(
     mode: str,
     status: str,
     base_url: str,
+    workspace: str,
 ) -> None:
-    """Insert or replace the run's export_runs row with its counters so far."""
+    """Insert or replace the run's export_runs row (in ``workspace``) with its counters so far."""
     record_export_run(
         warehouse,
         export_run_table(
@@ -142,4 +154,5 @@ def record_run(
                 "pace_rps": summary.pace_rps,
             }
         ),
+        workspace,
     )

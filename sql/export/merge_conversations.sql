@@ -1,10 +1,11 @@
--- Upsert the batch's conversations (registered as batch_conversations). A conversation already
--- in the warehouse keeps its first_export_run; every other column takes the batch's value (a
--- fetched conversation exists: deleted_at and deleted_in_run go back to null).
+-- Upsert the batch's conversations (registered as batch_conversations, each row with its
+-- workspace) by (workspace, id). A conversation already in the warehouse keeps its
+-- first_export_run; every other column takes the batch's value (a fetched conversation exists:
+-- deleted_at and deleted_in_run go back to null).
 INSERT INTO conversations BY NAME
 SELECT * FROM batch_conversations
-QUALIFY row_number() OVER (PARTITION BY id ORDER BY updated_at DESC NULLS LAST) = 1
-ON CONFLICT (id) DO UPDATE SET
+QUALIFY row_number() OVER (PARTITION BY workspace, id ORDER BY updated_at DESC NULLS LAST) = 1
+ON CONFLICT (workspace, id) DO UPDATE SET
     kind = excluded.kind,
     model = excluded.model,
     agent_id = excluded.agent_id,

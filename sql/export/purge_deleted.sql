@@ -1,5 +1,7 @@
--- Remove every row of the purged conversations (purged_ids) from the export tables.
-DELETE FROM entries WHERE conversation_id IN (SELECT id FROM purged_ids);
-DELETE FROM messages WHERE conversation_id IN (SELECT id FROM purged_ids);
-DELETE FROM content_chunks WHERE conversation_id IN (SELECT id FROM purged_ids);
-DELETE FROM conversations WHERE id IN (SELECT id FROM purged_ids);
+-- Remove every row of the purged conversations (purged_ids: workspace and id) from the export
+-- tables; another workspace's conversation of the same id stays.
+DELETE FROM entries WHERE (workspace, conversation_id) IN (SELECT (workspace, id) FROM purged_ids);
+DELETE FROM messages WHERE (workspace, conversation_id) IN (SELECT (workspace, id) FROM purged_ids);
+DELETE FROM content_chunks
+WHERE (workspace, conversation_id) IN (SELECT (workspace, id) FROM purged_ids);
+DELETE FROM conversations WHERE (workspace, id) IN (SELECT (workspace, id) FROM purged_ids);
