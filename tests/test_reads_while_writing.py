@@ -17,8 +17,9 @@ from conftest import CONVO_ETL, run_cli
 from emulator.server import RunningEmulator
 from load.read_socket import SOCKET_NAME
 
-CONVERSATIONS = 40
-# The export runs for as long as its queries are answered (generous: a bound, not a timing).
+CONVERSATIONS = 150
+# Enough conversations at 1 s each that the export outlasts its readers on a loaded machine;
+# the bound below is generous: a hang check, not a timing.
 HANG_S = 240
 
 
