@@ -14,6 +14,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from load.lake import LakeError
+from load.lake.location import is_lake_url
+from load.lake.reading import lake_connection
 from load.warehouse import WarehouseLocked, open_warehouse, warehouse_path
 from transform.wording import counted
 
@@ -37,8 +40,16 @@ def _first_line(error: BaseException) -> str:
     return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
-def open_read_only(data_dir: Path) -> duckdb.DuckDBPyConnection:
-    """A read-only connection to the warehouse under ``data_dir``, or QueryFailed saying why not."""
+def open_read_only(data_dir: Path | str) -> duckdb.DuckDBPyConnection:
+    """A read-only connection to the warehouse under ``data_dir`` (or to the lake at a lake
+    URL: its last committed state), or QueryFailed saying why not."""
+    if is_lake_url(str(data_dir)):
+        try:
+            return lake_connection(str(data_dir))
+        except LakeError as error:
+            raise QueryFailed(
+                f"{error} (run `convo-etl export --data-dir {data_dir}` first)"
+            ) from None
     path = warehouse_path(data_dir)
     try:
         return open_warehouse(data_dir, read_only=True)
@@ -52,7 +63,7 @@ def open_read_only(data_dir: Path) -> duckdb.DuckDBPyConnection:
         ) from error
 
 
-def query_warehouse(data_dir: Path, query: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+def query_warehouse(data_dir: Path | str, query: str) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Column names and rows of ``query`` run on a read-only connection to the warehouse."""
     connection = open_read_only(data_dir)
     try:
@@ -66,7 +77,9 @@ def query_warehouse(data_dir: Path, query: str) -> tuple[list[str], list[tuple[A
     return columns, rows
 
 
-def read_view(data_dir: Path, view: str, limit: int) -> tuple[list[str], list[tuple[Any, ...]]]:
+def read_view(
+    data_dir: Path | str, view: str, limit: int
+) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Column names and the first ``limit`` rows of a table or view, without writing SQL text."""
     connection = open_read_only(data_dir)
     try:
@@ -130,7 +143,7 @@ def print_result(
     sys.stdout.flush()
 
 
-def run_query(data_dir: Path, query: str, output: QueryFormat, console: Console) -> None:
+def run_query(data_dir: Path | str, query: str, output: QueryFormat, console: Console) -> None:
     """Run ``query`` on the warehouse under ``data_dir`` and print its result."""
     columns, rows = query_warehouse(data_dir, query)
     print_result(columns, rows, output, console)
