@@ -6,14 +6,14 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import obstore
 import orjson
 import pytest
 from conftest import CONVO_ETL
-from lake_support import assert_lake_equals_api, create_bucket, require_lake_extra, s3_server
+from lake_support import assert_lake_equals_api
 from obstore.store import from_url
 from typer.testing import CliRunner
 
@@ -21,24 +21,9 @@ from emulator.server import RunningEmulator
 from flows.cli import app
 from flows.export.flow import export_conversations
 
+pytest_plugins = ("lake_fixtures",)
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 HANG_BOUND_S = 120
-
-
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    """One loopback S3 server for the module, or a skip (a failure under CI) without the extra."""
-    require_lake_extra()
-    with s3_server() as url:
-        yield url
-
-
-@pytest.fixture
-def lake_url(endpoint: str, request: pytest.FixtureRequest) -> str:
-    """A lake in a new bucket of its own."""
-    bucket = request.node.name.replace("_", "-").lower()[:50]
-    create_bucket(endpoint, bucket)
-    return f"s3://{bucket}/lake"
 
 
 def export_child(

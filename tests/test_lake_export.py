@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -12,32 +12,14 @@ from conftest import CONVO_ETL
 from lake_support import (
     FAKE_AWS,
     assert_lake_equals_api,
-    create_bucket,
-    require_lake_extra,
-    s3_server,
 )
 from typer.testing import CliRunner
 
 from emulator.server import RunningEmulator
 from flows.cli import app
 
+pytest_plugins = ("lake_fixtures",)
 pytestmark = pytest.mark.usefixtures("prefect_harness")
-
-
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    """One loopback S3 server for the module, or a skip (a failure under CI) without the extra."""
-    require_lake_extra()
-    with s3_server() as url:
-        yield url
-
-
-@pytest.fixture
-def lake_url(endpoint: str, request: pytest.FixtureRequest) -> str:
-    """A lake in a new bucket of its own."""
-    bucket = request.node.name.replace("_", "-").lower()[:50]
-    create_bucket(endpoint, bucket)
-    return f"s3://{bucket}/lake"
 
 
 def run_on_new_machine(
