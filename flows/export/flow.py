@@ -181,7 +181,8 @@ async def export_conversations(
         workspace=checked_workspace(workspace),
     )
     lake_url = data_dir if is_lake_url(data_dir) else None
-    logger.info("export (%s) from %s into %s", options.mode, config.origin, lake_url or data_dir)
+    target = lake_url or options.data_dir
+    logger.info("export (%s) from %s into %s", options.mode, config.origin, target)
     async with ConversationsClient(config) as client:
         summary.fetch_started = _now()
         pages = iter_conversation_pages(client, page_size)

@@ -74,10 +74,20 @@ def open_lake(url: str, storage_options: Mapping[str, str] | None = None) -> Lak
                 storage_options=dict(lake.storage_options),
             )
         except (DeltaError, OSError) as error:
-            raise LakeError(
-                f"cannot create lake table {lake.table_url(name)}: {short_reason(error)}"
-            ) from None
+            # Another writer's first export may have created it meanwhile: the race is fine.
+            if not _exists(lake, name):
+                raise LakeError(
+                    f"cannot create lake table {lake.table_url(name)}: {short_reason(error)}"
+                ) from None
     return lake
+
+
+def _exists(lake: Lake, name: str) -> bool:
+    """Whether table ``name`` has a committed version (False too when that cannot be told)."""
+    try:
+        return DeltaTable.is_deltatable(lake.table_url(name), dict(lake.storage_options))
+    except (DeltaError, OSError):
+        return False
 
 
 def upsert_batch(lake: Lake, workspace: str, tables: Mapping[str, pa.Table]) -> None:
