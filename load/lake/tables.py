@@ -65,29 +65,29 @@ def open_lake(url: str, storage_options: Mapping[str, str] | None = None) -> Lak
     lake = Lake(url, dict(storage_options or {}))
     for name, schema in LAKE_SCHEMAS.items():
         try:
-            DeltaTable.create(
-                lake.table_url(name),
-                schema,
-                mode="ignore",
-                partition_by=[WORKSPACE],
-                name=name,
-                storage_options=dict(lake.storage_options),
-            )
-        except (DeltaError, OSError) as error:
-            # Another writer's first export may have created it meanwhile: the race is fine.
-            if not _exists(lake, name):
+            _create(lake, name, schema)
+        except (DeltaError, OSError):
+            # Another writer's first export may have created it meanwhile: then this second
+            # try finds it and leaves it; a missing bucket fails the same way again.
+            try:
+                _create(lake, name, schema)
+            except (DeltaError, OSError) as error:
                 raise LakeError(
                     f"cannot create lake table {lake.table_url(name)}: {short_reason(error)}"
                 ) from None
     return lake
 
 
-def _exists(lake: Lake, name: str) -> bool:
-    """Whether table ``name`` has a committed version (False too when that cannot be told)."""
-    try:
-        return DeltaTable.is_deltatable(lake.table_url(name), dict(lake.storage_options))
-    except (DeltaError, OSError):
-        return False
+def _create(lake: Lake, name: str, schema: pa.Schema) -> None:
+    """Create table ``name`` unless it exists."""
+    DeltaTable.create(
+        lake.table_url(name),
+        schema,
+        mode="ignore",
+        partition_by=[WORKSPACE],
+        name=name,
+        storage_options=dict(lake.storage_options),
+    )
 
 
 def upsert_batch(lake: Lake, workspace: str, tables: Mapping[str, pa.Table]) -> None:
