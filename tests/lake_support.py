@@ -7,6 +7,7 @@ import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import orjson
 import pyarrow as pa
@@ -14,6 +15,9 @@ import pyarrow as pa
 from emulator.formats import DAY_US
 from emulator.synthetic import synthetic_conversation, synthetic_history
 from transform.bodies import flatten_bodies
+
+if TYPE_CHECKING:
+    from emulator.server import RunningEmulator
 
 # A fixed end of the synthetic timeline, so every run builds the same batches.
 END_US = 20_000 * DAY_US
@@ -36,20 +40,33 @@ def require_lake_extra() -> None:
         pytest.skip(reason)
 
 
+def s3_environment(endpoint: str) -> dict[str, str]:
+    """What a process needs in its environment to use the loopback server, as a user would
+    set it: fake credentials, a region, the endpoint over plain HTTP."""
+    return {
+        **FAKE_AWS,
+        "AWS_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ALLOW_HTTP": "true",
+    }
+
+
 @contextmanager
 def s3_server() -> Iterator[str]:
-    """A moto S3 server on 127.0.0.1 (any free port) with fake credentials in the environment
-    for the duration; yields its endpoint URL."""
+    """A moto S3 server on 127.0.0.1 (any free port) with fake credentials and its endpoint in
+    the environment for the duration; yields its endpoint URL."""
     from moto.server import ThreadedMotoServer
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
-    saved = {name: os.environ.get(name) for name in [*FAKE_AWS, "AWS_REGION"]}
-    os.environ.update(FAKE_AWS, AWS_REGION="us-east-1")
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    environment = s3_environment(endpoint)
+    saved = {name: os.environ.get(name) for name in environment}
+    os.environ.update(environment)
     try:
-        host, port = server.get_host_and_port()
-        yield f"http://{host}:{port}"
+        yield endpoint
     finally:
         server.stop()
         for name, value in saved.items():
@@ -95,3 +112,37 @@ def export_batch(fetched: list[tuple], run_id: str) -> dict[str, pa.Table]:
     tables, rejected = flatten_bodies(fetched, run_id)
     assert not rejected
     return tables
+
+
+def assert_lake_equals_api(url: str, workspace: str, emu: RunningEmulator) -> None:
+    """The workspace's live rows in the lake are the emulator's conversations, histories and
+    messages, each exactly once (read as `convo-etl sql` reads the lake)."""
+    from load.lake.reading import lake_connection
+
+    store = emu.store
+    connection = lake_connection(url)
+
+    def grouped(query: str) -> dict[str, list]:
+        found: dict[str, list] = {}
+        for cid, raw in connection.execute(query, [workspace]).fetchall():
+            found.setdefault(cid, []).append(orjson.loads(raw))
+        return found
+
+    live = grouped("SELECT id, raw FROM live_conversations WHERE workspace = ?")
+    expected = {c["id"] for c in store.conversations_newest_first()}
+    assert {cid: raws[0] for cid, raws in live.items()} == {
+        cid: store.conversation(cid) for cid in expected
+    }
+    entries = grouped(
+        "SELECT conversation_id, raw FROM live_entries WHERE workspace = ? "
+        "ORDER BY conversation_id, position"
+    )
+    messages = grouped(
+        "SELECT m.conversation_id, m.raw FROM messages AS m SEMI JOIN live_conversations AS c "
+        "ON c.workspace = m.workspace AND c.id = m.conversation_id WHERE m.workspace = ? "
+        "ORDER BY m.conversation_id, m.position"
+    )
+    for cid in expected:
+        history = store.history(cid)
+        assert entries.get(cid, []) == history
+        assert messages.get(cid, []) == [e for e in history if e["type"] in MESSAGE_TYPES]

@@ -5,39 +5,27 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
 import orjson
 import pytest
 from lake_support import (
-    create_bucket,
     export_batch,
     require_lake_extra,
     s3_options,
-    s3_server,
     synthetic_bodies,
 )
 
+pytest_plugins = ("lake_fixtures",)
 TESTS = Path(__file__).parent
 
 
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    """One loopback S3 server for the module, or a skip (a failure under CI) without the extra."""
-    require_lake_extra()
-    with s3_server() as url:
-        yield url
-
-
 @pytest.fixture
-def lake(endpoint: str, request: pytest.FixtureRequest):
+def lake(lake_url: str, endpoint: str):
     from load.lake import open_lake
 
-    bucket = request.node.name.replace("_", "-").lower()[:60]
-    create_bucket(endpoint, bucket)
-    return open_lake(f"s3://{bucket}/lake", s3_options(endpoint))
+    return open_lake(lake_url, s3_options(endpoint))
 
 
 def _rows(lake, name: str, sql: str = "SELECT count(*) FROM t") -> list[tuple]:

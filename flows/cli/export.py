@@ -14,9 +14,9 @@ from flows.cli.errors import BAD_INPUT, CliError
 from flows.cli.options import (
     BaseUrl,
     Concurrency,
-    DataDir,
     MaxBodyMb,
     Rps,
+    StoreDir,
     StreamIdleTimeout,
     StreamTimeout,
     Timeout,
@@ -29,6 +29,7 @@ from flows.export.flow import export_conversations
 from flows.export.run import ExportFailed, run_export
 from flows.prefect_api import PrefectServerFailed, check_answers, prefect_api, prefect_api_url
 from flows.settings import DEFAULT_DATA_DIR, DEFAULT_WORKSPACE, Settings, checked_workspace
+from load.lake.location import is_lake_url
 
 NO_KEY_MESSAGE = (
     "MISTRAL_API_KEY is not set: export MISTRAL_API_KEY=<your key> (from console.mistral.ai) "
@@ -67,16 +68,16 @@ def workspace_name(workspace: str) -> str:
         raise CliError(str(error), BAD_INPUT) from None
 
 
-def keyed_settings(data_dir: Path, base_url: str | None) -> Settings:
+def keyed_settings(data_dir: str, base_url: str | None) -> Settings:
     """The command's settings, which must hold an API key."""
-    settings = command_settings(data_dir, base_url)
+    settings = command_settings(Path(data_dir), base_url)
     if settings.api.api_key is None:
         raise CliError(NO_KEY_MESSAGE, BAD_INPUT)
     return settings
 
 
 def export_command(
-    data_dir: DataDir = DEFAULT_DATA_DIR,
+    data_dir: StoreDir = str(DEFAULT_DATA_DIR),
     base_url: BaseUrl = None,
     full: Full = False,
     conversation_id: Annotated[
@@ -111,7 +112,7 @@ def export_command(
         with prefect_api(stderr):
             run_export(
                 {
-                    "data_dir": str(settings.data_dir),
+                    "data_dir": data_dir if is_lake_url(data_dir) else str(settings.data_dir),
                     "base_url": settings.api.base_url,
                     "full": full,
                     "conversation_ids": conversation_id or None,
@@ -140,7 +141,7 @@ def schedule_command(
         "0 2 * * *"
     ),
     name: Annotated[str, typer.Option(help="The deployment's name.")] = "nightly-export",
-    data_dir: DataDir = DEFAULT_DATA_DIR,
+    data_dir: StoreDir = str(DEFAULT_DATA_DIR),
     base_url: BaseUrl = None,
     concurrency: Concurrency = 16,
     rps: Rps = None,
@@ -179,7 +180,7 @@ def schedule_command(
         name=name,
         cron=cron,
         parameters={
-            "data_dir": str(settings.data_dir.resolve()),
+            "data_dir": data_dir if is_lake_url(data_dir) else str(settings.data_dir.resolve()),
             "base_url": settings.api.base_url,
             "concurrency": concurrency,
             "rps": rps,

@@ -26,6 +26,18 @@ DataDir = Annotated[
         help=f"Where parquet/, warehouse.duckdb and reports/ live (default: ./{DEFAULT_DATA_DIR}).",
     ),
 ]
+# export, schedule and sql also take a lake URL (s3://bucket/prefix, gs://, az://): text, since
+# a Path would fold the scheme's '//'.
+StoreDir = Annotated[
+    str,
+    typer.Option(
+        "--data-dir",
+        envvar=DATA_DIR_ENV,
+        help=f"Where parquet/ and warehouse.duckdb live (default: ./{DEFAULT_DATA_DIR}), or a "
+        "lake of Delta tables: s3://bucket/prefix, gs://..., az://... (credentials from the "
+        "environment).",
+    ),
+]
 BaseUrl = Annotated[
     str | None,
     typer.Option(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import duckdb
@@ -21,6 +22,8 @@ from extract.client import ConversationsClient
 from extract.pager import iter_conversation_pages
 from extract.urls import redacted_url
 from flows import signals
+from flows.export.lake_flow import lake_for_run
+from flows.export.lake_store import LakeStore
 from flows.export.origin import checked_origin
 from flows.export.pipeline import ExportOptions, ExportRun, export_batches
 from flows.export.progress import ExportProgress
@@ -35,6 +38,7 @@ from flows.settings import (
     checked_workspace,
     load_settings,
 )
+from load.lake.location import is_lake_url
 from load.read_server import serving_reads
 from load.warehouse import (
     mark_dead_runs_interrupted,
@@ -103,21 +107,27 @@ def _now() -> datetime:
 
 async def export_recorded(
     client: ConversationsClient,
-    warehouse: duckdb.DuckDBPyConnection,
+    warehouse: duckdb.DuckDBPyConnection | None,
     first_page: list[dict] | None,
     pages: AsyncIterator[list[dict]],
     options: ExportOptions,
     summary: ExportSummary,
+    lake: LakeStore | None = None,
 ) -> None:
-    """Export with the run recorded in export_runs: as running first, then as it ended."""
+    """Export with the run recorded in export_runs: as running first, then as it ended; in the
+    warehouse, or in the lake when ``lake`` is given."""
     status = "failed"
-    mark_dead_runs_interrupted(warehouse)
     base_url = redacted_url(options.base_url)
-    record_run(warehouse, summary, options.mode, "running", base_url, options.workspace)
+    if lake is None:
+        mark_dead_runs_interrupted(warehouse)
+        record = partial(record_run, warehouse, workspace=options.workspace)
+    else:
+        record = lake.record_run
+    record(summary, options.mode, "running", base_url)
     try:
         with ExportProgress(options.show_progress) as progress:
             await export_batches(
-                ExportRun(client, warehouse, first_page, pages, options, summary, progress)
+                ExportRun(client, warehouse, first_page, pages, options, summary, progress, lake)
             )
         status = "completed" if summary.failed <= options.max_failures else "failed"
     except STOP_SIGNALS:
@@ -131,7 +141,7 @@ async def export_recorded(
         summary.retries = client.stats.retries
         summary.rate_limited = client.stats.rate_limited
         summary.pace_rps = client.stats.pace_rps
-        record_run(warehouse, summary, options.mode, status, base_url, options.workspace)
+        record(summary, options.mode, status, base_url)
 
 
 @flow(name="export-conversations")
@@ -174,11 +184,19 @@ async def export_conversations(
         purge_deleted=purge_deleted,
         workspace=checked_workspace(workspace),
     )
-    logger.info("export (%s) from %s into %s", options.mode, config.origin, options.data_dir)
+    lake_url = data_dir if is_lake_url(data_dir) else None
+    target = lake_url or options.data_dir
+    logger.info("export (%s) from %s into %s", options.mode, config.origin, target)
     async with ConversationsClient(config) as client:
         summary.fetch_started = _now()
         pages = iter_conversation_pages(client, page_size)
         listing = not options.conversation_ids
+        if lake_url is not None:
+            first_page = await anext(pages, None) if listing else None
+            async with lake_for_run(lake_url, options.workspace, summary.run_id) as lake:
+                with rare_full_collections():
+                    await export_recorded(client, None, first_page, pages, options, summary, lake)
+            return await _finished(summary, max_failures)
         first_page, warehouse = await first_page_and_warehouse(pages, settings, listing)
         try:
             with serving_reads(warehouse, settings.data_dir), rare_full_collections():
@@ -193,7 +211,12 @@ async def export_conversations(
                 await export_recorded(client, warehouse, first_page, pages, options, summary)
         finally:
             warehouse.close()
-    logger.info(
+    return await _finished(summary, max_failures)
+
+
+async def _finished(summary: ExportSummary, max_failures: int) -> ExportSummary:
+    """Log and publish the run's summary; TooManyFailures when more failed than allowed."""
+    get_run_logger().info(
         "fetched %d of %d listed, %d failed, %d deleted, in %.2f s",
         summary.fetched,
         summary.listed,

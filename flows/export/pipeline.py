@@ -24,6 +24,7 @@ from prefect.utilities.annotations import quote
 from extract.client import ConversationsClient
 from flows.export.deletions import mark_deleted, purge
 from flows.export.fetch import FetchedBatch, fetch_conversations
+from flows.export.lake_store import LakeStore, purge_lake, store_lake_batch
 from flows.export.progress import ExportProgress
 from flows.export.selection import select_for_fetch
 from flows.export.store import StoredCounts, store_fetched_batch
@@ -60,16 +61,18 @@ class ExportOptions:
 
 @dataclass(frozen=True)
 class ExportRun:
-    """What one run's pipeline works with: the client, the open warehouse, the listing (its first
-    page already taken to prove the key), what was asked, the counters and the progress bar."""
+    """What one run's pipeline works with: the client, the open warehouse (or the lake, when
+    the data dir is one), the listing (its first page already taken to prove the key), what was
+    asked, the counters and the progress bar."""
 
     client: ConversationsClient
-    warehouse: duckdb.DuckDBPyConnection
+    warehouse: duckdb.DuckDBPyConnection | None
     first_page: list[dict] | None
     pages: AsyncIterator[list[dict]]
     options: ExportOptions
     summary: ExportSummary
     progress: ExportProgress
+    lake: LakeStore | None = None
 
 
 @task(name="fetch-batch", cache_policy=NO_CACHE)
@@ -243,6 +246,8 @@ async def fetch_and_store(run: ExportRun, queue: asyncio.Queue[Work | None]) -> 
                 run.options.data_dir,
                 run.options.workspace,
             )
+            if run.lake is None
+            else store_lake_batch(quote(run.lake), quote(batch), summary.run_id)
         )
 
     try:
@@ -270,7 +275,13 @@ async def export_batches(run: ExportRun) -> None:
     mark what a complete listing no longer showed, and purge the deleted when asked."""
     queue: asyncio.Queue[Work | None] = asyncio.Queue(maxsize=1)
     options = run.options
-    listed = None if options.conversation_ids else ListedIds(run.warehouse, options.workspace)
+    listed = (
+        None
+        if options.conversation_ids
+        else ListedIds(run.warehouse, options.workspace)
+        if run.lake is None
+        else run.lake.listed_ids()
+    )
     try:
         if listed is None:
             producer = queue_requested(
@@ -280,7 +291,11 @@ async def export_batches(run: ExportRun) -> None:
             producer = list_and_choose(
                 quote(first_page_then_rest(run.pages, run.first_page)),
                 quote(listed),
-                quote(stored_updated_at(run.warehouse, options.workspace)),
+                quote(
+                    stored_updated_at(run.warehouse, options.workspace)
+                    if run.lake is None
+                    else run.lake.stored_state()
+                ),
                 options.full,
                 options.batch_size,
                 quote(queue),
@@ -295,7 +310,11 @@ async def export_batches(run: ExportRun) -> None:
         if listed is not None:
             listed.close()
     if options.purge_deleted:
-        run.summary.purged = await purge(quote(run.warehouse), options.data_dir, options.workspace)
+        run.summary.purged = await (
+            purge(quote(run.warehouse), options.data_dir, options.workspace)
+            if run.lake is None
+            else purge_lake(quote(run.lake))
+        )
 
 
 async def produce_and_consume(

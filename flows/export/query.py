@@ -14,6 +14,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from load.lake import LakeError
+from load.lake.location import is_lake_url
+from load.lake.reading import lake_connection
 from load.read_client import WarehouseReader
 from load.warehouse import WarehouseLocked, sql_text, warehouse_path
 from transform.wording import counted
@@ -38,9 +41,16 @@ def _first_line(error: BaseException) -> str:
     return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
-def open_read_only(data_dir: Path) -> WarehouseReader:
-    """The warehouse under ``data_dir`` for reading, even while a writer holds it; or
-    QueryFailed saying why not."""
+def open_read_only(data_dir: Path | str) -> WarehouseReader | duckdb.DuckDBPyConnection:
+    """The warehouse under ``data_dir`` for reading, even while a writer holds it (or the lake
+    at a lake URL: its last committed state); or QueryFailed saying why not."""
+    if is_lake_url(str(data_dir)):
+        try:
+            return lake_connection(str(data_dir))
+        except LakeError as error:
+            raise QueryFailed(
+                f"{error} (run `convo-etl export --data-dir {data_dir}` first)"
+            ) from None
     path = warehouse_path(data_dir)
     try:
         return WarehouseReader(data_dir)
@@ -56,12 +66,15 @@ def _cannot_open(path: Path, error: BaseException) -> QueryFailed:
     return QueryFailed(f"cannot open {path} (is an export writing to it?): {_first_line(error)}")
 
 
-def query_warehouse(data_dir: Path, query: str) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """Column names and rows of ``query``, from the warehouse's last committed state."""
+def query_warehouse(data_dir: Path | str, query: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Column names and rows of ``query``, from the warehouse's (or lake's) last committed
+    state."""
     return _read(data_dir, query, {}, "query failed")
 
 
-def read_view(data_dir: Path, view: str, limit: int) -> tuple[list[str], list[tuple[Any, ...]]]:
+def read_view(
+    data_dir: Path | str, view: str, limit: int
+) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Column names and the first ``limit`` rows of a table or view, without writing SQL text."""
     return _read(
         data_dir,
@@ -138,7 +151,7 @@ def print_result(
     sys.stdout.flush()
 
 
-def run_query(data_dir: Path, query: str, output: QueryFormat, console: Console) -> None:
+def run_query(data_dir: Path | str, query: str, output: QueryFormat, console: Console) -> None:
     """Run ``query`` on the warehouse under ``data_dir`` and print its result."""
     columns, rows = query_warehouse(data_dir, query)
     print_result(columns, rows, output, console)

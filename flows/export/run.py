@@ -12,6 +12,8 @@ from flows.export.flow import TooManyFailures, export_conversations
 from flows.export.origin import MixedOrigin
 from flows.export.store import StoreFailed
 from flows.export.summary import ExportSummary, summary_table
+from load.lake import LakeError
+from load.lake.lease import LeaseHeld
 from load.warehouse import WarehouseLocked
 
 
@@ -46,7 +48,15 @@ def run_export(
     except TooManyFailures as error:
         print_summary(console, error.summary, time.perf_counter() - started, title)
         raise ExportFailed(str(error)) from error
-    except (ApiError, WarehouseLocked, StoreFailed, DeletionsFailed, MixedOrigin) as error:
+    except (
+        ApiError,
+        WarehouseLocked,
+        StoreFailed,
+        DeletionsFailed,
+        MixedOrigin,
+        LakeError,
+        LeaseHeld,
+    ) as error:
         raise ExportFailed(str(error)) from error
     print_summary(console, summary, time.perf_counter() - started, title)
     return summary

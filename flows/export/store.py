@@ -80,8 +80,7 @@ def _store(
             tables["content_chunks"],
             workspace,
         )
-    rows = [_failure_row(run_id, f) for f in failures]
-    record_export_failures(warehouse, export_failures_table(rows), workspace)
+    record_export_failures(warehouse, failures_table(run_id, failures), workspace)
     return StoredCounts(
         conversations=tables["conversations"].num_rows,
         entries=tables["entries"].num_rows,
@@ -102,6 +101,11 @@ def flatten_batch(
         FetchFailure(r.conversation_id, r.operation, 200, r.message, False) for r in rejected
     ]
     return tables, failures
+
+
+def failures_table(run_id: str, failures: list[FetchFailure]) -> pa.Table:
+    """The export_failures rows of a batch's failures, stamped now."""
+    return export_failures_table([_failure_row(run_id, f) for f in failures])
 
 
 def _failure_row(run_id: str, failure: FetchFailure) -> dict[str, Any]:
@@ -126,33 +130,34 @@ def record_run(
     workspace: str,
 ) -> None:
     """Insert or replace the run's export_runs row (in ``workspace``) with its counters so far."""
-    record_export_run(
-        warehouse,
-        export_run_table(
-            {
-                "run_id": summary.run_id,
-                "started_at": summary.started_at,
-                "finished_at": summary.finished_at,
-                "fetch_started": summary.fetch_started,
-                "fetch_finished": summary.fetch_finished,
-                "status": status,
-                "mode": mode,
-                "listed": summary.listed,
-                "fetched": summary.fetched,
-                "unchanged": summary.unchanged,
-                "failed": summary.failed,
-                "deleted": summary.deleted,
-                "entries_written": summary.entries_written,
-                "messages_written": summary.messages_written,
-                "requests": summary.requests,
-                "retries": summary.retries,
-                "duration_s": summary.duration_s,
-                "base_url": base_url,
-                "marked_deleted": summary.marked_deleted,
-                "purged": summary.purged,
-                "rate_limited": summary.rate_limited,
-                "pace_rps": summary.pace_rps,
-            }
-        ),
-        workspace,
+    record_export_run(warehouse, run_row(summary, mode, status, base_url), workspace)
+
+
+def run_row(summary: ExportSummary, mode: str, status: str, base_url: str) -> pa.Table:
+    """The run's export_runs row with its counters so far (base_url already redacted)."""
+    return export_run_table(
+        {
+            "run_id": summary.run_id,
+            "started_at": summary.started_at,
+            "finished_at": summary.finished_at,
+            "fetch_started": summary.fetch_started,
+            "fetch_finished": summary.fetch_finished,
+            "status": status,
+            "mode": mode,
+            "listed": summary.listed,
+            "fetched": summary.fetched,
+            "unchanged": summary.unchanged,
+            "failed": summary.failed,
+            "deleted": summary.deleted,
+            "entries_written": summary.entries_written,
+            "messages_written": summary.messages_written,
+            "requests": summary.requests,
+            "retries": summary.retries,
+            "duration_s": summary.duration_s,
+            "base_url": base_url,
+            "marked_deleted": summary.marked_deleted,
+            "purged": summary.purged,
+            "rate_limited": summary.rate_limited,
+            "pace_rps": summary.pace_rps,
+        }
     )

@@ -7,7 +7,13 @@ which is what lets two writers of different workspaces commit at the same time.
 
 import pyarrow as pa
 
-from transform.schemas import CONTENT_CHUNKS, CONVERSATIONS, ENTRIES
+from transform.schemas import (
+    CONTENT_CHUNKS,
+    CONVERSATIONS,
+    ENTRIES,
+    EXPORT_FAILURES,
+    EXPORT_RUNS,
+)
 
 WORKSPACE = "workspace"
 
@@ -21,6 +27,8 @@ LAKE_SCHEMAS: dict[str, pa.Schema] = {
     "entries": _with_workspace(ENTRIES),
     "messages": _with_workspace(ENTRIES),
     "content_chunks": _with_workspace(CONTENT_CHUNKS),
+    "export_runs": _with_workspace(EXPORT_RUNS),
+    "export_failures": _with_workspace(EXPORT_FAILURES),
 }
 
 # The columns that identify a row of each table (the workspace first, always).
@@ -29,4 +37,5 @@ LAKE_KEYS: dict[str, tuple[str, ...]] = {
     "entries": (WORKSPACE, "conversation_id", "id"),
     "messages": (WORKSPACE, "conversation_id", "id"),
     "content_chunks": (WORKSPACE, "conversation_id", "entry_id", "chunk_index"),
+    "export_runs": (WORKSPACE, "run_id"),
 }

@@ -11,16 +11,18 @@ Credentials come from the usual AWS_* (GOOGLE_*, AZURE_*) environment: never pas
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from typing import TypeVar
 
 import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import DeltaTable
 from deltalake.exceptions import CommitFailedError, DeltaError
 
+from load.lake.reasons import short_reason
 from load.lake.schemas import LAKE_KEYS, LAKE_SCHEMAS, WORKSPACE
+from load.lake.state import UpdatedAtIndex
 
 # Children first, conversations last: see the module docstring.
 MERGE_ORDER = ("entries", "messages", "content_chunks", "conversations")
@@ -28,6 +30,7 @@ MERGE_ORDER = ("entries", "messages", "content_chunks", "conversations")
 # merge read it, even in another workspace's partition ("a concurrent transaction added new
 # data"); the merge is then run again on the new version, up to this many times.
 MERGE_ATTEMPTS = 20
+Result = TypeVar("Result")
 
 
 class LakeError(RuntimeError):
@@ -51,7 +54,9 @@ class Lake:
         try:
             return DeltaTable(self.table_url(name), storage_options=dict(self.storage_options))
         except (DeltaError, OSError) as error:
-            raise LakeError(f"cannot open lake table {self.table_url(name)}: {error}") from None
+            raise LakeError(
+                f"cannot open lake table {self.table_url(name)}: {short_reason(error)}"
+            ) from None
 
 
 def open_lake(url: str, storage_options: Mapping[str, str] | None = None) -> Lake:
@@ -60,17 +65,29 @@ def open_lake(url: str, storage_options: Mapping[str, str] | None = None) -> Lak
     lake = Lake(url, dict(storage_options or {}))
     for name, schema in LAKE_SCHEMAS.items():
         try:
-            DeltaTable.create(
-                lake.table_url(name),
-                schema,
-                mode="ignore",
-                partition_by=[WORKSPACE],
-                name=name,
-                storage_options=dict(lake.storage_options),
-            )
-        except (DeltaError, OSError) as error:
-            raise LakeError(f"cannot create lake table {lake.table_url(name)}: {error}") from None
+            _create(lake, name, schema)
+        except (DeltaError, OSError):
+            # Another writer's first export may have created it meanwhile: then this second
+            # try finds it and leaves it; a missing bucket fails the same way again.
+            try:
+                _create(lake, name, schema)
+            except (DeltaError, OSError) as error:
+                raise LakeError(
+                    f"cannot create lake table {lake.table_url(name)}: {short_reason(error)}"
+                ) from None
     return lake
+
+
+def _create(lake: Lake, name: str, schema: pa.Schema) -> None:
+    """Create table ``name`` unless it exists."""
+    DeltaTable.create(
+        lake.table_url(name),
+        schema,
+        mode="ignore",
+        partition_by=[WORKSPACE],
+        name=name,
+        storage_options=dict(lake.storage_options),
+    )
 
 
 def upsert_batch(lake: Lake, workspace: str, tables: Mapping[str, pa.Table]) -> None:
@@ -85,21 +102,22 @@ def upsert_batch(lake: Lake, workspace: str, tables: Mapping[str, pa.Table]) -> 
         return
     ids = conversations.column("id").combine_chunks()
     in_batch = (
-        f"{_target(WORKSPACE)} = {_literal(workspace)} AND "
-        f"target.conversation_id IN ({', '.join(_literal(i) for i in ids.to_pylist())})"
+        f"{in_workspace(workspace)} AND target.conversation_id IN "
+        f"({', '.join(literal(i) for i in ids.to_pylist())})"
     )
     for name in MERGE_ORDER[:-1]:
         outside = pc.invert(pc.is_in(tables[name]["conversation_id"], ids))
         if pc.any(outside).as_py():
             raise ValueError(f"{name} rows are in the batch without their conversation")
     for name in MERGE_ORDER:
-        _merge(lake, name, _with_workspace(tables[name], name, workspace), workspace, in_batch)
+        _merge(lake, name, with_workspace(tables[name], name, workspace), workspace, in_batch)
 
 
 def _merge(lake: Lake, name: str, rows: pa.Table, workspace: str, in_batch: str) -> None:
-    """Merge ``rows`` into table ``name`` in one commit, re-run while other writers win."""
-    for attempt in range(1, MERGE_ATTEMPTS + 1):
-        merger = lake.table(name).merge(
+    """Merge ``rows`` into table ``name`` in one commit."""
+
+    def merge(table: DeltaTable) -> None:
+        merger = table.merge(
             rows,
             predicate=_key_predicate(name, workspace),
             source_alias="source",
@@ -109,31 +127,48 @@ def _merge(lake: Lake, name: str, rows: pa.Table, workspace: str, in_batch: str)
             merger = merger.when_matched_update_all(except_cols=["first_export_run"])
         else:
             merger = merger.when_matched_update_all().when_not_matched_by_source_delete(in_batch)
+        merger.when_not_matched_insert_all().execute()
+
+    committed(lake, name, merge, f"merging {rows.num_rows} rows into")
+
+
+def committed(lake: Lake, name: str, change: Callable[[DeltaTable], Result], doing: str) -> Result:
+    """Run ``change`` (one commit) on the latest version of table ``name``, again on the new
+    version while other writers win the race; LakeError when it cannot commit."""
+    for attempt in range(1, MERGE_ATTEMPTS + 1):
         try:
-            merger.when_not_matched_insert_all().execute()
-            return
+            return change(lake.table(name))
         except CommitFailedError as error:
             if attempt == MERGE_ATTEMPTS:
                 raise LakeError(
-                    f"merging into lake table {lake.table_url(name)} lost to other writers "
-                    f"{attempt} times: {error}"
+                    f"{doing} lake table {lake.table_url(name)} lost to other writers "
+                    f"{attempt} times: {short_reason(error)}"
                 ) from None
         except (DeltaError, OSError) as error:
             raise LakeError(
-                f"merging {rows.num_rows} rows into lake table {lake.table_url(name)} "
-                f"failed: {error}"
+                f"{doing} lake table {lake.table_url(name)} failed: {short_reason(error)}"
             ) from None
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
-def read_updated_at(lake: Lake, workspace: str) -> dict[str, datetime]:
+def read_workspace(lake: Lake, name: str, workspace: str, columns: list[str]) -> pa.Table:
+    """``columns`` of the rows of ``workspace`` in table ``name``, as of its latest commit."""
+    dataset = lake.table(name).to_pyarrow_dataset(as_large_types=True)
+    try:
+        return dataset.to_table(columns=columns, filter=pc.field(WORKSPACE) == workspace)
+    except OSError as error:
+        raise LakeError(
+            f"cannot read lake table {lake.table_url(name)}: {short_reason(error)}"
+        ) from None
+
+
+def read_updated_at(lake: Lake, workspace: str) -> UpdatedAtIndex:
     """The stored updated_at of every conversation of ``workspace`` (the incremental state),
     as of the latest commit."""
-    dataset = lake.table("conversations").to_pyarrow_dataset()
-    rows = dataset.to_table(columns=["id", "updated_at"], filter=pc.field(WORKSPACE) == workspace)
-    return dict(zip(rows["id"].to_pylist(), rows["updated_at"].to_pylist(), strict=True))
+    return UpdatedAtIndex(read_workspace(lake, "conversations", workspace, ["id", "updated_at"]))
 
 
-def _with_workspace(table: pa.Table, name: str, workspace: str) -> pa.Table:
+def with_workspace(table: pa.Table, name: str, workspace: str) -> pa.Table:
     """The batch's rows of table ``name`` with the workspace column, in the lake's schema."""
     column = pa.repeat(pa.scalar(workspace, pa.string()), table.num_rows)
     return table.add_column(0, WORKSPACE, column).cast(LAKE_SCHEMAS[name])
@@ -143,7 +178,14 @@ def _key_predicate(name: str, workspace: str) -> str:
     """Rows match on the table's key; the workspace literal confines the merge to its
     partition, so it neither reads nor conflicts with another workspace's files."""
     keys = [f"{_target(k)} = source.{_quoted(k)}" for k in LAKE_KEYS[name]]
-    return " AND ".join([f"{_target(WORKSPACE)} = {_literal(workspace)}", *keys])
+    return " AND ".join([in_workspace(workspace), *keys])
+
+
+def in_workspace(workspace: str, alias: str = "target") -> str:
+    """The predicate that confines a change to ``workspace``'s partition (its rows are
+    ``alias``'s in a merge; ``alias=""`` in an update or delete)."""
+    column = f"{alias}.{_quoted(WORKSPACE)}" if alias else _quoted(WORKSPACE)
+    return f"{column} = {literal(workspace)}"
 
 
 def _target(column: str) -> str:
@@ -154,6 +196,6 @@ def _quoted(column: str) -> str:
     return f'"{column}"'
 
 
-def _literal(value: str) -> str:
+def literal(value: str) -> str:
     """A SQL string literal: delta-rs predicates take text only, never bound parameters."""
     return "'" + value.replace("'", "''") + "'"
