@@ -16,6 +16,7 @@ import re
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
+from typing import Protocol
 
 from extract.retry_policy import parse_retry_after
 
@@ -47,6 +48,14 @@ def parse_reset(value: str, now_epoch: float) -> float | None:
         h, m, s, ms = (float(g) if g else 0.0 for g in match.groups())
         return h * 3600 + m * 60 + s + ms / 1000
     return max(0.0, number - now_epoch) if number > _EPOCH_AFTER else max(0.0, number)
+
+
+class RequestTokens(Protocol):
+    """A request rate shared beyond this process (several workers on one key): one token per
+    request sent, on top of the pace this process learns. The caller (flows/) brings it."""
+
+    async def take(self) -> None:
+        """Wait until one more request may be sent."""
 
 
 class Pacer:

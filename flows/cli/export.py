@@ -12,10 +12,12 @@ from rich.console import Console
 from extract.urls import redacted_url
 from flows.cli.errors import BAD_INPUT, CliError
 from flows.cli.options import (
+    ApiKeySecret,
     BaseUrl,
     Concurrency,
     DataDir,
     MaxBodyMb,
+    RateLimitName,
     Rps,
     StreamIdleTimeout,
     StreamTimeout,
@@ -99,13 +101,18 @@ def export_command(
     stream_timeout: StreamTimeout = 1800.0,
     max_body_mb: MaxBodyMb = 512,
     workspace: Workspace = DEFAULT_WORKSPACE,
+    api_key_secret: ApiKeySecret = None,
+    rate_limit_name: RateLimitName = None,
 ) -> None:
     """Copy every conversation the key can see into Parquet and DuckDB (only what changed).
 
-    The API key is read from MISTRAL_API_KEY.
+    The API key is read from MISTRAL_API_KEY, or from the Secret block --api-key-secret names.
     """
     workspace = workspace_name(workspace)
-    settings = keyed_settings(data_dir, base_url)
+    if api_key_secret is None:
+        settings = keyed_settings(data_dir, base_url)
+    else:
+        settings = command_settings(data_dir, base_url)
     started = time.perf_counter()
     try:
         with prefect_api(stderr):
@@ -124,6 +131,8 @@ def export_command(
                     "purge_deleted": purge_deleted,
                     "allow_mixed": allow_mixed,
                     "workspace": workspace,
+                    "api_key_secret": api_key_secret,
+                    "rate_limit_name": rate_limit_name,
                     "limits": client_limits(
                         timeout, stream_idle_timeout, stream_timeout, max_body_mb
                     ),

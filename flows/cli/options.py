@@ -43,6 +43,24 @@ Workspace = Annotated[
         "table, so several workspaces share one data dir (letters, digits, '.', '_', '-').",
     ),
 ]
+ApiKeySecret = Annotated[
+    str | None,
+    typer.Option(
+        "--api-key-secret",
+        show_default=False,
+        help="Name of the Prefect Secret block holding this workspace's API key (read by each "
+        "run; default: MISTRAL_API_KEY).",
+    ),
+]
+RateLimitName = Annotated[
+    str | None,
+    typer.Option(
+        "--rate-limit-name",
+        show_default=False,
+        help="Name of a Prefect global concurrency limit with slot decay: every run on the same "
+        "key shares its rate (requests per second = its slot decay per second).",
+    ),
+]
 Concurrency = Annotated[int, typer.Option("--concurrency", min=1, help="Requests in flight.")]
 Rps = Annotated[float | None, typer.Option("--rps", min=0.001, help="Requests per second at most.")]
 Timeout = Annotated[
