@@ -150,13 +150,13 @@ async def run_logs(run_ids: list) -> list[str]:
 def stored_conversation_ids(data_dir: Path) -> set[str]:
     """The ids of the conversations stored in a data dir's warehouse."""
     with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
-        return {row[0] for row in con.sql("select id from conversations").fetchall()}
+        return {row[0] for row in con.execute("select id from conversations").fetchall()}
 
 
 def export_run_statuses(data_dir: Path) -> list[str]:
     """The statuses of the export runs recorded in a data dir's warehouse."""
     with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
-        return [row[0] for row in con.sql("select status from export_runs").fetchall()]
+        return [row[0] for row in con.execute("select status from export_runs").fetchall()]
 
 
 def test_one_run_per_workspace_on_a_work_pool_sharing_one_rate(
