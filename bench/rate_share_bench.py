@@ -16,8 +16,10 @@ import asyncio
 import contextlib
 import multiprocessing
 import os
+import sys
 import tempfile
 import time
+from pathlib import Path
 
 os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="convo-etl-bench-prefect-"))
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -28,6 +30,9 @@ from rich.console import Console
 
 from flows.export.rate_share import SharedRate, chunk_size
 from flows.prefect_api import prefect_api
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from arrivals import most_in_one_second
 
 LIMIT_NAME = "bench-shared-rate"
 
@@ -44,17 +49,6 @@ def take_tokens(chunk: int, tokens: int, out: "multiprocessing.Queue") -> None:
         return times, shared.chunks_taken
 
     out.put(asyncio.run(run()))
-
-
-def most_in_one_second(times: list[float]) -> int:
-    """The most tokens handed out within any one second."""
-    times = sorted(times)
-    most, start = 0, 0
-    for end, at in enumerate(times):
-        while at - times[start] >= 1.0:
-            start += 1
-        most = max(most, end - start + 1)
-    return most
 
 
 async def reset_limit(limit: int, rate: float) -> None:

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
+from arrivals import most_in_one_second
 from conftest import CONVO_ETL
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -109,17 +110,6 @@ def workers(count: int, env: dict[str, str], log_dir: Path) -> Iterator[list[Pat
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-
-
-def most_in_one_second(arrivals: list[float]) -> int:
-    """The most requests that arrived within any one second."""
-    times = sorted(arrivals)
-    most, start = 0, 0
-    for end, at in enumerate(times):
-        while at - times[start] >= 1.0:
-            start += 1
-        most = max(most, end - start + 1)
-    return most
 
 
 async def finished_runs(run_ids: list, timeout: float) -> list:

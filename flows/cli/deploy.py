@@ -13,7 +13,7 @@ from rich.console import Console
 
 from extract.urls import redacted_url
 from flows.cli.errors import BAD_INPUT, CliError
-from flows.cli.export import NO_KEY_MESSAGE, BatchSize, MaxFailures, workspace_name
+from flows.cli.export import NO_KEY_MESSAGE, BatchSize, Cron, MaxFailures, workspace_name
 from flows.cli.options import (
     ApiKeySecret,
     BaseUrl,
@@ -55,9 +55,7 @@ def deploy_command(
         str | None,
         typer.Option(help="The deployment's name (default: export-WORKSPACE).", show_default=False),
     ] = None,
-    cron: Annotated[str, typer.Option(help="When to run, as a cron expression (UTC).")] = (
-        "0 2 * * *"
-    ),
+    cron: Cron = "0 2 * * *",
     data_dir: DataDir = DEFAULT_DATA_DIR,
     base_url: BaseUrl = None,
     workspace: Workspace = DEFAULT_WORKSPACE,

@@ -41,6 +41,7 @@ NO_SERVER_MESSAGE = (
     "PREFECT_API_URL=http://127.0.0.1:4200/api in this shell"
 )
 
+Cron = Annotated[str, typer.Option(help="When to run, as a cron expression (UTC).")]
 Full = Annotated[bool, typer.Option("--full", help="Fetch every conversation, changed or not.")]
 BatchSize = Annotated[
     int, typer.Option(min=1, help="Conversations per batch (one Prefect task each).")
@@ -145,9 +146,7 @@ def export_command(
 
 
 def schedule_command(
-    cron: Annotated[str, typer.Option(help="When to run, as a cron expression (UTC).")] = (
-        "0 2 * * *"
-    ),
+    cron: Cron = "0 2 * * *",
     name: Annotated[str, typer.Option(help="The deployment's name.")] = "nightly-export",
     data_dir: DataDir = DEFAULT_DATA_DIR,
     base_url: BaseUrl = None,
