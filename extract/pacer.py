@@ -8,9 +8,10 @@ frees up. Only a 429 for a request sent a quarter second or more after the last 
 again: a full fixed window answers 429 to everything until it reopens, and one cut per such 429
 sank the pace for seconds (bench, 200/s fixed window, side by side under load: fetch 1.11 and
 1.29 x N/R with a cut per 429; 1.10 and 1.14 with a quarter second; half a second let 5.9% of
-requests be 429s). Each success after a one-second hold raises the pace a little (about 3% a second, at least 1 request
-a second per second), so the pace climbs back when 429s stop. Retry-After on a 429, and an
-``X-RateLimit-Remaining: 0`` with its reset, hold every request until that time.
+requests be 429s). Each success after a one-second hold raises the pace a little (about 3% a
+second, at least 1 request a second per second), so the pace climbs back when 429s stop.
+Retry-After on a 429, and an ``X-RateLimit-Remaining: 0`` with its reset, hold every request
+until that time.
 """
 
 from __future__ import annotations
