@@ -47,7 +47,7 @@ from extract.errors import (
     secret_pattern,
 )
 from extract.events import StreamEvent, StreamLimits, read_events
-from extract.pacer import Pacer
+from extract.pacer import Pacer, RequestTokens
 from extract.retry_policy import (
     RETRYABLE_ERRORS,
     RETRYABLE_STATUSES,
@@ -161,9 +161,11 @@ class _OpenState:
 class ConversationsClient:
     """Async client for list/get/history/messages/start/append/restart and their streams."""
 
-    def __init__(self, config: ClientConfig) -> None:
+    def __init__(self, config: ClientConfig, tokens: RequestTokens | None = None) -> None:
         self.config = config
         self._pacer = Pacer(config.rps)
+        # A rate shared with other processes: each request takes a token, then its paced slot.
+        self._tokens = tokens
         self._stats = ClientStats(pacer=self._pacer)
         self._open: _OpenState | None = None
         # Sent without userinfo or query: the key goes as a bearer token (aiohttp refuses both),
@@ -322,7 +324,10 @@ class ConversationsClient:
         return body
 
     async def _paced(self) -> float:
-        """Wait for this request's slot in the shared pace; returns when it was sent."""
+        """Wait for a shared token (if any), then for this request's slot in the learned pace;
+        returns when it was sent."""
+        if self._tokens is not None:
+            await self._tokens.take()
         delay = self._pacer.delay()
         if delay > 0:
             await asyncio.sleep(delay)

@@ -97,9 +97,9 @@ def test_second_export_from_an_empty_disk_fetches_only_the_changed_and_ends_equa
     entry = next(e for e in emu.store.history(listed[0]) if e["type"] == "message.input")
     content = entry["content"]
     expected = content if isinstance(content, str) else "".join(c.get("text", "") for c in content)
-    assert lake_rows(
-        lake_url, "SELECT text, content FROM entries WHERE id = ?", entry["id"]
-    ) == [(expected, json.dumps(content, separators=(",", ":"), ensure_ascii=False))]
+    assert lake_rows(lake_url, "SELECT text, content FROM entries WHERE id = ?", entry["id"]) == [
+        (expected, json.dumps(content, separators=(",", ":"), ensure_ascii=False))
+    ]
     for machine in ("first", "second"):
         assert list((tmp_path / machine / "cwd").iterdir()) == []
     output = first.stdout + first.stderr + second.stdout + second.stderr

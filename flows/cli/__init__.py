@@ -14,6 +14,7 @@ from prefect.settings import PREFECT_SERVER_ANALYTICS_ENABLED, temporary_setting
 from emulator.cli import emulator_command
 from flows import signals
 from flows.cli.demo import demo_command
+from flows.cli.deploy import deploy_command, key_secret_command
 from flows.cli.errors import CliGroup
 from flows.cli.export import export_command, schedule_command
 from flows.cli.grade import grade_command
@@ -67,6 +68,8 @@ def entry(ctx: typer.Context) -> None:
 app.command("export")(export_command)
 app.command("sql")(sql_command)
 app.command("schedule")(schedule_command)
+app.command("deploy")(deploy_command)
+app.command("key-secret")(key_secret_command)
 app.command("demo")(demo_command)
 app.command("replay")(replay_command)
 app.command("replay-report")(replay_report_command)

@@ -12,9 +12,11 @@ from rich.console import Console
 from extract.urls import redacted_url
 from flows.cli.errors import BAD_INPUT, CliError
 from flows.cli.options import (
+    ApiKeySecret,
     BaseUrl,
     Concurrency,
     MaxBodyMb,
+    RateLimitName,
     Rps,
     StoreDir,
     StreamIdleTimeout,
@@ -23,6 +25,7 @@ from flows.cli.options import (
     Workspace,
     client_limits,
     command_settings,
+    deployed_data_dir,
     validation_message,
 )
 from flows.export.flow import export_conversations
@@ -40,6 +43,7 @@ NO_SERVER_MESSAGE = (
     "PREFECT_API_URL=http://127.0.0.1:4200/api in this shell"
 )
 
+Cron = Annotated[str, typer.Option(help="When to run, as a cron expression (UTC).")]
 Full = Annotated[bool, typer.Option("--full", help="Fetch every conversation, changed or not.")]
 BatchSize = Annotated[
     int, typer.Option(min=1, help="Conversations per batch (one Prefect task each).")
@@ -100,13 +104,18 @@ def export_command(
     stream_timeout: StreamTimeout = 1800.0,
     max_body_mb: MaxBodyMb = 512,
     workspace: Workspace = DEFAULT_WORKSPACE,
+    api_key_secret: ApiKeySecret = None,
+    rate_limit_name: RateLimitName = None,
 ) -> None:
     """Copy every conversation the key can see into Parquet and DuckDB (only what changed).
 
-    The API key is read from MISTRAL_API_KEY.
+    The API key is read from MISTRAL_API_KEY, or from the Secret block --api-key-secret names.
     """
     workspace = workspace_name(workspace)
-    settings = keyed_settings(data_dir, base_url)
+    if api_key_secret is None:
+        settings = keyed_settings(data_dir, base_url)
+    else:
+        settings = command_settings(data_dir, base_url)
     started = time.perf_counter()
     try:
         with prefect_api(stderr):
@@ -125,6 +134,8 @@ def export_command(
                     "purge_deleted": purge_deleted,
                     "allow_mixed": allow_mixed,
                     "workspace": workspace,
+                    "api_key_secret": api_key_secret,
+                    "rate_limit_name": rate_limit_name,
                     "limits": client_limits(
                         timeout, stream_idle_timeout, stream_timeout, max_body_mb
                     ),
@@ -137,9 +148,7 @@ def export_command(
 
 
 def schedule_command(
-    cron: Annotated[str, typer.Option(help="When to run, as a cron expression (UTC).")] = (
-        "0 2 * * *"
-    ),
+    cron: Cron = "0 2 * * *",
     name: Annotated[str, typer.Option(help="The deployment's name.")] = "nightly-export",
     data_dir: StoreDir = str(DEFAULT_DATA_DIR),
     base_url: BaseUrl = None,
@@ -180,7 +189,7 @@ def schedule_command(
         name=name,
         cron=cron,
         parameters={
-            "data_dir": data_dir if is_lake_url(data_dir) else str(settings.data_dir.resolve()),
+            "data_dir": deployed_data_dir(data_dir),
             "base_url": settings.api.base_url,
             "concurrency": concurrency,
             "rps": rps,

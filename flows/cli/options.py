@@ -17,6 +17,7 @@ from flows.settings import (
     Settings,
     load_settings,
 )
+from load.lake.location import is_lake_url
 
 DataDir = Annotated[
     Path,
@@ -53,6 +54,24 @@ Workspace = Annotated[
         envvar="CONVO_ETL_WORKSPACE",
         help="Name of the API workspace (key) this run exports: a column and key of every "
         "table, so several workspaces share one data dir (letters, digits, '.', '_', '-').",
+    ),
+]
+ApiKeySecret = Annotated[
+    str | None,
+    typer.Option(
+        "--api-key-secret",
+        show_default=False,
+        help="Name of the Prefect Secret block holding this workspace's API key (read by each "
+        "run; default: MISTRAL_API_KEY).",
+    ),
+]
+RateLimitName = Annotated[
+    str | None,
+    typer.Option(
+        "--rate-limit-name",
+        show_default=False,
+        help="Name of a Prefect global concurrency limit with slot decay: every run on the same "
+        "key shares its rate (requests per second = its slot decay per second).",
     ),
 ]
 Concurrency = Annotated[int, typer.Option("--concurrency", min=1, help="Requests in flight.")]
@@ -104,3 +123,9 @@ def command_settings(data_dir: Path, base_url: str | None) -> Settings:
         return load_settings(data_dir, base_url)
     except ValidationError as error:
         raise CliError(validation_message(error), BAD_INPUT) from None
+
+
+def deployed_data_dir(data_dir: str) -> str:
+    """The data dir as a deployment stores it: a lake URL as given, a local path made absolute
+    (its runs start in other working directories)."""
+    return data_dir if is_lake_url(data_dir) else str(Path(data_dir).resolve())

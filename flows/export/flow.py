@@ -27,6 +27,8 @@ from flows.export.lake_store import LakeStore
 from flows.export.origin import checked_origin
 from flows.export.pipeline import ExportOptions, ExportRun, export_batches
 from flows.export.progress import ExportProgress
+from flows.export.rate_share import shared_rate
+from flows.export.run_key import run_settings
 from flows.export.store import record_run
 from flows.export.summary import ExportSummary, summary_markdown
 from flows.gc_tuning import rare_full_collections
@@ -36,7 +38,6 @@ from flows.settings import (
     ClientLimits,
     Settings,
     checked_workspace,
-    load_settings,
 )
 from load.lake.location import is_lake_url
 from load.read_server import serving_reads
@@ -161,15 +162,20 @@ async def export_conversations(
     allow_mixed: bool = False,
     emulator: bool = False,
     workspace: str = DEFAULT_WORKSPACE,
+    api_key_secret: str | None = None,
+    rate_limit_name: str | None = None,
 ) -> ExportSummary:
     """Copy every conversation the key can see (or just ``conversation_ids``) into the warehouse.
 
-    The key comes from MISTRAL_API_KEY, never from a parameter, so Prefect never stores it.
+    The key comes from the Prefect Secret block named ``api_key_secret``, else MISTRAL_API_KEY;
+    never from a parameter, so Prefect never stores it. ``rate_limit_name`` names a Prefect rate
+    limit that every run on the same key shares (flows.export.rate_share).
     """
     signals.install()
     logger = get_run_logger()
     summary = ExportSummary(run_id=str(flow_run.get_id()), started_at=_now())
-    settings = load_settings(data_dir, base_url)
+    settings = await run_settings(data_dir, base_url, api_key_secret)
+    tokens = await shared_rate(rate_limit_name) if rate_limit_name else None
     config = settings.api.client_config(
         concurrency=concurrency, rps=rps, **(limits or ClientLimits()).config_fields()
     )
@@ -187,7 +193,7 @@ async def export_conversations(
     lake_url = data_dir if is_lake_url(data_dir) else None
     target = lake_url or options.data_dir
     logger.info("export (%s) from %s into %s", options.mode, config.origin, target)
-    async with ConversationsClient(config) as client:
+    async with ConversationsClient(config, tokens) as client:
         summary.fetch_started = _now()
         pages = iter_conversation_pages(client, page_size)
         listing = not options.conversation_ids

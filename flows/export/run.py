@@ -10,6 +10,8 @@ from extract.errors import ApiError
 from flows.export.deletions import DeletionsFailed
 from flows.export.flow import TooManyFailures, export_conversations
 from flows.export.origin import MixedOrigin
+from flows.export.rate_share import RateLimitMissing
+from flows.export.run_key import KeySecretMissing
 from flows.export.store import StoreFailed
 from flows.export.summary import ExportSummary, summary_table
 from load.lake import LakeError
@@ -56,6 +58,8 @@ def run_export(
         MixedOrigin,
         LakeError,
         LeaseHeld,
+        KeySecretMissing,
+        RateLimitMissing,
     ) as error:
         raise ExportFailed(str(error)) from error
     print_summary(console, summary, time.perf_counter() - started, title)
