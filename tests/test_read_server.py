@@ -53,13 +53,15 @@ def writer(data_dir: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     """The warehouse's write connection, with one committed row and one uncommitted."""
     con = open_warehouse(data_dir)
     con.execute(
-        "INSERT INTO conversations (id, updated_at, raw, first_export_run, last_export_run)"
-        " VALUES ('conv_a', TIMESTAMPTZ '2026-11-28 10:00:00+00', '{}', 'r', 'r')"
+        "INSERT INTO conversations"
+        " (workspace, id, updated_at, raw, first_export_run, last_export_run)"
+        " VALUES ('default', 'conv_a', TIMESTAMPTZ '2026-11-28 10:00:00+00', '{}', 'r', 'r')"
     )
     con.begin()
     con.execute(
-        "INSERT INTO conversations (id, updated_at, raw, first_export_run, last_export_run)"
-        " VALUES ('conv_b', now(), '{}', 'r', 'r')"
+        "INSERT INTO conversations"
+        " (workspace, id, updated_at, raw, first_export_run, last_export_run)"
+        " VALUES ('default', 'conv_b', now(), '{}', 'r', 'r')"
     )
     yield con
     con.rollback()
