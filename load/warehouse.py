@@ -19,7 +19,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from load.storage_errors import storage_error
+from load.storage_errors import StorageError, storage_error
 
 SQL_PACKAGE = "sql"
 SCHEMA_FILES = (
@@ -63,7 +63,7 @@ def open_warehouse(
     ``limits`` (DuckDB settings such as memory_limit and threads) default to DuckDB's own.
     """
     path = warehouse_path(data_dir)
-    if read_only and not path.exists():
+    if read_only and not warehouse_exists(data_dir):
         raise FileNotFoundError(f"no warehouse at {path}: run an export first")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -85,6 +85,19 @@ def open_warehouse(
         con.close()
         raise storage_error(path, error) from error
     return con
+
+
+def warehouse_exists(data_dir: str | os.PathLike[str]) -> bool:
+    """Whether ``data_dir`` holds a warehouse; a StorageError (cannot read) when the OS will not
+    say, e.g. for a data dir inside a file, rather than a misleading "no warehouse"."""
+    path = warehouse_path(data_dir)
+    try:
+        path.stat()
+    except FileNotFoundError:
+        return False
+    except OSError as error:
+        raise StorageError(path, error.strerror or str(error), action="read") from None
+    return True
 
 
 def remove_warehouse(data_dir: str | os.PathLike[str]) -> None:

@@ -29,6 +29,7 @@ from flows.export.flow import export_conversations
 from flows.export.run import ExportFailed, run_export
 from flows.prefect_api import PrefectServerFailed, check_answers, prefect_api, prefect_api_url
 from flows.settings import DEFAULT_DATA_DIR, DEFAULT_WORKSPACE, Settings, checked_workspace
+from load.writable import check_writable
 
 NO_KEY_MESSAGE = (
     "MISTRAL_API_KEY is not set: export MISTRAL_API_KEY=<your key> (from console.mistral.ai) "
@@ -166,6 +167,7 @@ def schedule_command(
     if api_url is None:
         raise CliError(NO_SERVER_MESSAGE)
     settings = keyed_settings(data_dir, base_url)
+    check_writable(settings.data_dir)
     try:
         check_answers(api_url)
     except PrefectServerFailed as error:

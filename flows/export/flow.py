@@ -35,6 +35,7 @@ from flows.settings import (
     checked_workspace,
     load_settings,
 )
+from load.replay_merge import mark_dead_replay_runs_interrupted
 from load.warehouse import (
     mark_dead_runs_interrupted,
     open_warehouse,
@@ -42,10 +43,6 @@ from load.warehouse import (
     warehouse_path,
 )
 from transform.wording import counted
-
-# How Ctrl-C and SIGTERM reach the flow (flows.signals): asyncio cancels it; a second Ctrl-C
-# raises KeyboardInterrupt.
-STOP_SIGNALS = (asyncio.CancelledError, KeyboardInterrupt)
 
 
 class TooManyFailures(Exception):
@@ -111,6 +108,7 @@ async def export_recorded(
     """Export with the run recorded in export_runs: as running first, then as it ended."""
     status = "failed"
     mark_dead_runs_interrupted(warehouse)
+    mark_dead_replay_runs_interrupted(warehouse, options.data_dir)
     record_run(warehouse, summary, options.mode, "running", redacted_url(options.base_url))
     try:
         with ExportProgress(options.show_progress) as progress:
@@ -118,7 +116,7 @@ async def export_recorded(
                 ExportRun(client, warehouse, first_page, pages, options, summary, progress)
             )
         status = "completed" if summary.failed <= options.max_failures else "failed"
-    except STOP_SIGNALS:
+    except signals.STOP_SIGNALS:
         status = "interrupted"
         raise
     finally:

@@ -52,11 +52,13 @@ def open_read_only(data_dir: Path) -> duckdb.DuckDBPyConnection:
         ) from error
 
 
-def query_warehouse(data_dir: Path, query: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+def query_warehouse(
+    data_dir: Path, query: str, params: dict[str, Any] | None = None
+) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Column names and rows of ``query`` run on a read-only connection to the warehouse."""
     connection = open_read_only(data_dir)
     try:
-        cursor = connection.execute(query)
+        cursor = connection.execute(query, params)
         columns = [d[0] for d in cursor.description] if cursor.description else []
         rows = cursor.fetchall() if cursor.description else []
     except duckdb.Error as error:
