@@ -46,6 +46,9 @@ from load.warehouse import mark_dead_runs_interrupted, open_warehouse
 from transform.prompts import group_sequences, parse_prompts
 from transform.replay import ReplayItem, event_table, result_table, run_table, run_totals
 
+# Sequences under way (sending, or waiting for a slot or their conversation) per in-flight slot.
+ADMITTED_PER_SLOT = 4
+
 MISSING_KEY_MESSAGE = (
     "MISTRAL_API_KEY is not set. To replay against the Mistral API: "
     "export MISTRAL_API_KEY=<your key>. To replay against the local emulator instead: "
@@ -172,6 +175,12 @@ async def replay_flow(
             journal.stored([(item.row.send_key, item.repeat_index) for item in items])
 
         total = len(rows) * repeat * len(variants)
+        jobs = (
+            (sequence, repeat_index, stored.get(variant, {}))
+            for variant, variant_sequences in sequences.items()
+            for repeat_index in range(repeat)
+            for sequence in variant_sequences
+        )
         config = settings.api.client_config(
             concurrency=concurrency, rps=rps, **(limits or ClientLimits()).config_fields()
         )
@@ -189,13 +198,17 @@ async def replay_flow(
                 asyncio.TaskGroup() as group,
             ):
                 runner = TurnRunner(client, poster, stream, concurrency, journal, policy)
-                for variant, variant_sequences in sequences.items():
-                    done = stored.get(variant, {})
-                    for repeat_index in range(repeat):
-                        for sequence in variant_sequences:
-                            group.create_task(
-                                runner.run_sequence(sequence, repeat_index, done, sink, progress)
-                            )
+                # Sequences start as earlier ones end, a few per slot: a task per row of a
+                # large prompt set, all waiting at once, would grow memory with its size.
+                admitted = asyncio.Semaphore(ADMITTED_PER_SLOT * concurrency)
+                for sequence, repeat_index, done in jobs:
+                    await admitted.acquire()
+                    if runner.stopped_by is not None:
+                        break
+                    task = group.create_task(
+                        runner.run_sequence(sequence, repeat_index, done, sink, progress)
+                    )
+                    task.add_done_callback(lambda _: admitted.release())
         if runner.stopped_by is not None:
             # The rows already stored stay; the ones not sent are sent when the run resumes.
             raise runner.stopped_by
