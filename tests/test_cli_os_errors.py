@@ -129,12 +129,16 @@ SPOILED = pytest.mark.parametrize(
 
 
 @pytest.fixture
-def replayed(tmp_path: Path, cli_env: dict[str, str]) -> Iterator[Path]:
-    """A 16 MiB tmpfs whose data dir holds one replay run, `run`."""
+def replayed(
+    tmp_path: Path, cli_env: dict[str, str], make_emulator: Callable[..., RunningEmulator]
+) -> Iterator[Path]:
+    """A 16 MiB tmpfs whose data dir holds one replay run, `run` (sent to an emulator of its
+    own: the session's serves read-only scenarios)."""
     with small_tmpfs(tmp_path / "disk", "16m") as disk:
         prompts = tmp_path / "prompts.csv"
         prompts.write_text("id,prompt,model\na,Hi?,mistral-small-latest\n", encoding="utf-8")
         args = ["replay", str(prompts), "--run-id", "run", "--data-dir", str(disk / "data")]
+        args += ["--base-url", make_emulator(conversations=1).url]
         assert run(args, cli_env).returncode == 0
         yield disk
 
