@@ -1,15 +1,18 @@
 """Export sub-commands: `export` and `schedule`."""
 
+import asyncio
 import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from prefect.client.schemas.schedules import CronSchedule
+from prefect.runner import Runner
 from pydantic import ValidationError
 from rich.console import Console
 
 from extract.urls import redacted_url
+from flows import signals
 from flows.cli.errors import BAD_INPUT, CliError
 from flows.cli.options import (
     BaseUrl,
@@ -172,12 +175,9 @@ def schedule_command(
         check_answers(api_url)
     except PrefectServerFailed as error:
         raise CliError(str(error)) from None
-    stderr.print(
-        f"serving deployment export-conversations/{name} on cron {cron!r} at "
-        f"{redacted_url(api_url)} (Ctrl-C stops it)",
-        highlight=False,
-    )
-    export_conversations.serve(
+    runner = Runner(name=name)
+    runner.add_flow(
+        export_conversations,
         name=name,
         cron=cron,
         parameters={
@@ -193,5 +193,22 @@ def schedule_command(
                 timeout, stream_idle_timeout, stream_timeout, max_body_mb
             ).model_dump(),
         },
-        print_starting_message=False,
     )
+    stderr.print(
+        f"serving deployment export-conversations/{name} on cron {cron!r} at "
+        f"{redacted_url(api_url)} (Ctrl-C stops it)",
+        highlight=False,
+    )
+    asyncio.run(serve_until_stopped(runner))
+
+
+async def serve_until_stopped(runner: Runner) -> None:
+    """Serve until Ctrl-C or SIGTERM, which both end here as an interruption (exit 130 or 143).
+
+    Prefect's runner installs a SIGTERM handler of its own that stops serving quietly (exit 0);
+    ours goes back in once the runner has started, so that SIGTERM stops it like Ctrl-C.
+    """
+    serving = asyncio.create_task(runner.start())
+    await asyncio.sleep(0)  # the runner installs its SIGTERM handler before its first await
+    signals.install()
+    await serving
