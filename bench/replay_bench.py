@@ -1,16 +1,25 @@
 """How close `convo-etl replay` gets to the latency bound, next to a bare httpx-sse loop.
 
-Both replay the same 1,000 streamed prompts at 32 in flight against one emulator running in
-its own process (with per-request latency and a per-token delay). The bound is what 32 perfect
-clients would need: the sum of every stream's server time divided by 32. The replay's streaming
-part (first request to last result) is shown apart from what a run adds around it: Prefect's flow
-run, opening the warehouse, storing the last batch.
+Both replay the same streamed prompts (1,000 at 32 in flight by default; issue 13's scale is
+`--rows 10000 --in-flight 64`) against one emulator running in its own process (with a fixed
+per-request latency and per-token delay). The bound is what that many perfect clients would
+need: the sum of every stream's server time divided by the number in flight. The replay's
+streaming part (first request to last result) is shown apart from what a run adds around it:
+Prefect's flow run, opening the warehouse, storing the last batch. Memory: this process's RSS,
+sampled while the replay runs, at each quarter of it and at its peak (flat: the last quarters
+hold no more than the first).
+
+    python bench/replay_bench.py [--rows 1000] [--in-flight 32]
 """
 
+import argparse
 import asyncio
 import os
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="convo-etl-bench-prefect-"))
@@ -18,6 +27,7 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("MISTRAL_API_KEY", "bench-key")
 
 import httpx
+import psutil
 from httpx_sse import aconnect_sse
 from rich.console import Console
 
@@ -28,17 +38,15 @@ from flows.prefect_api import prefect_api
 from flows.replay.flow import replay_flow
 from load.warehouse import open_warehouse
 
-ROWS = 1_000
-IN_FLIGHT = 32
 LATENCY_MS = 50.0
 TOKEN_DELAY_MS = 5.0
 MODEL = "mistral-small-latest"
 
 
-def bench_prompts() -> list[str]:
+def bench_prompts(rows: int) -> list[str]:
     """Distinct prompts, so every reply differs (and so does its length)."""
     return [
-        f"Prompt {n}: explain item {n * 7919 % 1000} of the catalogue briefly." for n in range(ROWS)
+        f"Prompt {n}: explain item {n * 7919 % 1000} of the catalogue briefly." for n in range(rows)
     ]
 
 
@@ -47,20 +55,20 @@ def write_prompt_csv(prompts: list[str], path: Path) -> None:
     path.write_text("prompt\n" + "".join(f"{p}\n" for p in prompts), encoding="utf-8")
 
 
-def latency_bound_s(prompts: list[str]) -> tuple[float, float]:
+def latency_bound_s(prompts: list[str], in_flight: int) -> tuple[float, float]:
     """(latency + tokens x token delay) x rows / in-flight, with the mean token count per reply.
 
     A stream of n deltas has n + 2 frames and n + 1 waits between them.
     """
     waits = [len(reply_pieces(reply_text(p))) + 1 for p in prompts]
     server_ms = sum(LATENCY_MS + w * TOKEN_DELAY_MS for w in waits)
-    return server_ms / 1000.0 / IN_FLIGHT, sum(waits) / len(waits) - 1
+    return server_ms / 1000.0 / in_flight, sum(waits) / len(waits) - 1
 
 
-async def bare_sse_loop(url: str, prompts: list[str]) -> tuple[float, int]:
+async def bare_sse_loop(url: str, prompts: list[str], in_flight: int) -> tuple[float, int]:
     """Stream every prompt with httpx + httpx-sse and nothing else; returns (seconds, ok)."""
-    slots = asyncio.Semaphore(IN_FLIGHT)
-    limits = httpx.Limits(max_connections=IN_FLIGHT, max_keepalive_connections=IN_FLIGHT)
+    slots = asyncio.Semaphore(in_flight)
+    limits = httpx.Limits(max_connections=in_flight, max_keepalive_connections=in_flight)
     headers = {"Authorization": f"Bearer {os.environ['MISTRAL_API_KEY']}"}
     async with httpx.AsyncClient(base_url=url, limits=limits, headers=headers) as client:
 
@@ -79,7 +87,9 @@ async def bare_sse_loop(url: str, prompts: list[str]) -> tuple[float, int]:
         return time.perf_counter() - started, sum(results)
 
 
-async def replay_run(csv_path: Path, data_dir: Path, url: str, run_id: str) -> tuple[float, int]:
+async def replay_run(
+    csv_path: Path, data_dir: Path, url: str, run_id: str, in_flight: int
+) -> tuple[float, int]:
     """One replay flow run; returns (seconds, ok rows)."""
     started = time.perf_counter()
     summary = await replay_flow(
@@ -87,7 +97,7 @@ async def replay_run(csv_path: Path, data_dir: Path, url: str, run_id: str) -> t
         str(data_dir),
         base_url=url,
         run_id=run_id,
-        concurrency=IN_FLIGHT,
+        concurrency=in_flight,
         model=MODEL,
     )
     return time.perf_counter() - started, summary.ok
@@ -107,10 +117,42 @@ def streaming_s(data_dir: Path, run_id: str) -> float:
     return seconds
 
 
+@contextmanager
+def rss_samples(interval_s: float = 0.2) -> Iterator[list[float]]:
+    """This process's RSS in MB, sampled every ``interval_s`` while the block runs."""
+    samples: list[float] = []
+    stop = threading.Event()
+    me = psutil.Process()
+
+    def sample() -> None:
+        while not stop.wait(interval_s):
+            samples.append(me.memory_info().rss / 2**20)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    try:
+        yield samples
+    finally:
+        stop.set()
+        sampler.join()
+
+
+def memory_line(samples: list[float]) -> str:
+    """The RSS at the end of each quarter of the run, and its peak."""
+    quarters = [samples[max(len(samples) * q // 4 - 1, 0)] for q in (1, 2, 3, 4)]
+    cells = ", ".join(f"{q * 25}% {mb:.0f}" for q, mb in enumerate(quarters, start=1))
+    return f"replay RSS (MB)        {cells}; peak {max(samples):.0f}"
+
+
 def main() -> None:
     """Warm Prefect up, then time the replay and the bare loop on the same emulator."""
-    prompts = bench_prompts()
-    bound_s, mean_tokens = latency_bound_s(prompts)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000)
+    parser.add_argument("--in-flight", type=int, default=32)
+    args = parser.parse_args()
+    rows, in_flight = args.rows, args.in_flight
+    prompts = bench_prompts(rows)
+    bound_s, mean_tokens = latency_bound_s(prompts, in_flight)
     config = EmulatorConfig(conversations=1, latency_ms=LATENCY_MS, token_delay_ms=TOKEN_DELAY_MS)
     with tempfile.TemporaryDirectory() as work, spawn_emulator(config) as emu:
         root = Path(work)
@@ -119,12 +161,15 @@ def main() -> None:
         write_prompt_csv(prompts[:1], warm_path)
         # Prefect's temporary server starts, and its first flow run warms up, before the timing.
         with prefect_api(Console(stderr=True)):
-            asyncio.run(replay_run(warm_path, root / "warm", emu.url, "warm-up"))
-            replay_s, replay_ok = asyncio.run(replay_run(csv_path, root / "data", emu.url, "bench"))
+            asyncio.run(replay_run(warm_path, root / "warm", emu.url, "warm-up", in_flight))
+            with rss_samples() as rss:
+                replay_s, replay_ok = asyncio.run(
+                    replay_run(csv_path, root / "data", emu.url, "bench", in_flight)
+                )
         stream_s = streaming_s(root / "data", "bench")
-        bare_s, bare_ok = asyncio.run(bare_sse_loop(emu.url, prompts))
+        bare_s, bare_ok = asyncio.run(bare_sse_loop(emu.url, prompts, in_flight))
     print(
-        f"rows {ROWS}, in flight {IN_FLIGHT}, latency {LATENCY_MS:.0f} ms, "
+        f"rows {rows}, in flight {in_flight}, latency {LATENCY_MS:.0f} ms, "
         f"token delay {TOKEN_DELAY_MS:.0f} ms, mean tokens per reply {mean_tokens:.1f}"
     )
     print(f"latency bound          {bound_s:6.2f} s")
@@ -134,6 +179,7 @@ def main() -> None:
         f"{replay_s / bare_s:.2f}x bare loop, {replay_ok} ok)"
     )
     print(f"  of which streaming   {stream_s:6.2f} s  ({stream_s / bound_s:.2f}x bound)")
+    print(memory_line(rss))
 
 
 if __name__ == "__main__":

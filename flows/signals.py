@@ -6,9 +6,14 @@ which can skip that cleanup. A flow re-installs ours while it runs (Prefect inst
 the flow starts and restores ours when it ends); the CLI then exits 143 rather than 130.
 """
 
+import asyncio
 import signal
 import threading
 from types import FrameType
+
+# How Ctrl-C and SIGTERM reach a flow: asyncio cancels it; a second Ctrl-C raises
+# KeyboardInterrupt.
+STOP_SIGNALS = (asyncio.CancelledError, KeyboardInterrupt)
 
 _received: set[int] = set()
 

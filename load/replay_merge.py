@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from load.parquet import part_name, write_part
 from load.warehouse import run_in_transaction, sql_text
-from transform.replay_schemas import REPLAY_EVENTS, REPLAY_RESULTS
+from transform.replay_schemas import REPLAY_EVENTS, REPLAY_RESULTS, REPLAY_RUNS
 
 RESULTS_TABLE, EVENTS_TABLE, RUNS_TABLE = "replay_results", "replay_events", "replay_runs"
 
@@ -51,6 +51,18 @@ def store_replay_run(
     """Write (or replace) the replay_runs row of a run, in Parquet and DuckDB."""
     write_part(run, data_dir, RUNS_TABLE, run_id)
     run_in_transaction(con, {"replay_batch_run": run}, ("replay/merge_run.sql",))
+
+
+def mark_dead_replay_runs_interrupted(con: duckdb.DuckDBPyConnection, data_dir: Path) -> None:
+    """Mark as interrupted every replay run left running by a process that was killed.
+
+    Only for a connection that writes: it holds the warehouse's one write lock, so a run still
+    marked running has no live process behind it. Their Parquet rows are rewritten to match.
+    """
+    marked = con.sql(sql_text("replay/interrupted_runs.sql")).to_arrow_table()
+    for index in range(marked.num_rows):
+        run = marked.slice(index, 1).cast(REPLAY_RUNS)
+        write_part(run, data_dir, RUNS_TABLE, run.column("run_id")[0].as_py())
 
 
 def compact_run_parts(con: duckdb.DuckDBPyConnection, data_dir: Path, run_id: str) -> None:

@@ -16,7 +16,7 @@ from load.replay_merge import run_summary
 from load.replay_report_html import render_report_html
 from load.replay_report_model import ReportModel, build_report_model
 from load.storage_errors import StorageError, storage_error
-from load.warehouse import sql_text, warehouse_path
+from load.warehouse import sql_text, warehouse_exists, warehouse_path
 
 TABLE_ROWS_LIMIT = 1000
 
@@ -112,7 +112,7 @@ def write_replay_report(
     """Write the report of run_id from the data dir's warehouse; the file's path, or None when
     written through a symlink or special file (see ``write_report_text``)."""
     warehouse = warehouse_path(data_dir)
-    if not warehouse.exists():
+    if not warehouse_exists(data_dir):
         raise WarehouseMissing(warehouse)
     with WarehouseReader(data_dir) as connection:
         model = read_report_model(connection, run_id, warehouse, table_rows_limit)

@@ -95,6 +95,7 @@ class RunSummary(RunTotals):
     stream: bool | None
     base_url: str
     options: str
+    status: str
 
 
 @dataclass(frozen=True)
@@ -201,6 +202,7 @@ def summarize_run(run: dict[str, Any], totals: dict[str, Any]) -> RunSummary:
         stream=run.get("stream"),
         base_url=str(run.get("base_url") or ""),
         options=str(run.get("options") or ""),
+        status=str(run.get("status") or ""),
     )
 
 

@@ -22,10 +22,11 @@ _DISK_ERRNOS = (
 
 
 class StorageError(OSError):
-    """The data dir (or a report) could not be written: ``cannot write PATH: REASON``."""
+    """The data dir (or a report) could not be written: ``cannot write PATH: REASON`` (or read,
+    for ``action="read"``)."""
 
-    def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
-        super().__init__(f"cannot write {os.fspath(path)}: {reason}")
+    def __init__(self, path: str | os.PathLike[str], reason: str, action: str = "write") -> None:
+        super().__init__(f"cannot {action} {os.fspath(path)}: {reason}")
         self.path = os.fspath(path)
         self.reason = reason
 

@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 from load.lock_wait import LockWait, WarehouseLocked
 from load.read_socket import server_answers
 from load.sql_files import sql_text as sql_text
-from load.storage_errors import storage_error
+from load.storage_errors import StorageError, storage_error
 from load.warehouse_upgrade import upgrade_to_workspaces
 from transform.workspaces import DEFAULT_WORKSPACE, with_workspace
 
@@ -68,7 +68,7 @@ def open_warehouse(
     A writer upgrades a warehouse made before the workspace column first (warehouse_upgrade).
     """
     path = warehouse_path(data_dir)
-    if read_only and not path.exists():
+    if read_only and not warehouse_exists(data_dir):
         raise FileNotFoundError(f"no warehouse at {path}: run an export first")
     lock_wait = lock_wait or LockWait()
     while True:
@@ -97,6 +97,19 @@ def open_warehouse(
         con.close()
         raise storage_error(path, error) from error
     return con
+
+
+def warehouse_exists(data_dir: str | os.PathLike[str]) -> bool:
+    """Whether ``data_dir`` holds a warehouse; a StorageError (cannot read) when the OS will not
+    say, e.g. for a data dir inside a file, rather than a misleading "no warehouse"."""
+    path = warehouse_path(data_dir)
+    try:
+        path.stat()
+    except FileNotFoundError:
+        return False
+    except OSError as error:
+        raise StorageError(path, error.strerror or str(error), action="read") from None
+    return True
 
 
 def remove_warehouse(data_dir: str | os.PathLike[str]) -> None:

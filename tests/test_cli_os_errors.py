@@ -4,7 +4,8 @@ OS's reason, exit 1, never a traceback. Real processes, real file systems."""
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -68,18 +69,39 @@ def test_a_data_dir_that_cannot_be_written_is_one_line(
     assert error_lines(result) == [f"error: cannot write {target}: {reason}"]
 
 
+@contextmanager
+def small_tmpfs(where: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of ``size`` mounted at ``where`` (root only: skipped otherwise, failed on CI)."""
+    if os.geteuid() != 0:
+        if os.environ.get("CI"):
+            pytest.fail("CI runs as root: the full-disk and read-only cases must run there")
+        pytest.skip("mounting a tmpfs needs root")
+    where.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)], check=True)
+    try:
+        yield where
+    finally:
+        subprocess.run(["umount", str(where)], check=True)
+
+
 @pytest.fixture
 def full_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 1 MiB tmpfs (root only), unmounted at teardown."""
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
-    mount = tmp_path / "small"
-    mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], check=True)
-    try:
+    """A 1 MiB tmpfs, unmounted at teardown."""
+    with small_tmpfs(tmp_path / "small", "1m") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", str(mount)], check=True)
+
+
+def fill(disk: Path) -> None:
+    """Write a file until the disk has no space left."""
+    with (disk / "filler").open("wb") as filler, pytest.raises(OSError, match="No space left"):
+        while True:
+            filler.write(b"\0" * 65536)
+            filler.flush()
+
+
+def read_only(disk: Path) -> None:
+    """Remount a tmpfs read-only (root ignores permission bits, so chmod would not do)."""
+    subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
 
 
 def test_a_full_disk_is_one_line_and_nothing_half_stored(
@@ -97,3 +119,90 @@ def test_an_empty_query_is_one_line(tmp_path: Path) -> None:
     assert error_lines(result) == [
         "error: the query is empty: give one SQL statement, e.g. 'select 1'"
     ]
+
+
+# A disk that refuses writes: full, or read-only.
+SPOILED = pytest.mark.parametrize(
+    ("spoil", "reason"),
+    [(fill, "No space left on device"), (read_only, "Read-only file system")],
+)
+
+
+@pytest.fixture
+def replayed(
+    tmp_path: Path, cli_env: dict[str, str], make_emulator: Callable[..., RunningEmulator]
+) -> Iterator[Path]:
+    """A 16 MiB tmpfs whose data dir holds one replay run, `run` (sent to an emulator of its
+    own: the session's serves read-only scenarios)."""
+    with small_tmpfs(tmp_path / "disk", "16m") as disk:
+        prompts = tmp_path / "prompts.csv"
+        prompts.write_text("id,prompt,model\na,Hi?,mistral-small-latest\n", encoding="utf-8")
+        args = ["replay", str(prompts), "--run-id", "run", "--data-dir", str(disk / "data")]
+        args += ["--base-url", make_emulator(conversations=1).url]
+        assert run(args, cli_env).returncode == 0
+        yield disk
+
+
+@SPOILED
+def test_a_report_that_cannot_be_written_is_one_line_and_sql_still_reads(
+    spoil: Callable[[Path], None], reason: str, replayed: Path, cli_env: dict[str, str]
+) -> None:
+    data = replayed / "data"
+    spoil(replayed)
+    report = run(["replay-report", "run", "--data-dir", str(data)], cli_env)
+    assert report.returncode == 1
+    assert error_lines(report) == [f"error: cannot write {data}/reports/replay-run.html: {reason}"]
+    query = ["sql", "select status from replay_runs", "--data-dir", str(data), "--format", "csv"]
+    result = run(query, cli_env)
+    assert (result.returncode, result.stdout, result.stderr) == (0, "status\ncompleted\n", "")
+
+
+@pytest.mark.parametrize("where", ["file", "file/under"])
+def test_a_data_dir_in_a_file_is_one_line_for_sql_and_replay_report(
+    where: str, tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    (tmp_path / "file").write_text("in the way")
+    warehouse = tmp_path / where / "warehouse.duckdb"
+    for args in (["sql", "select 1"], ["replay-report", "run"]):
+        result = run([*args, "--data-dir", str(tmp_path / where)], cli_env)
+        assert result.returncode == 1
+        assert error_lines(result) == [f"error: cannot read {warehouse}: Not a directory"]
+
+
+def test_a_report_written_under_a_file_is_one_line(replayed: Path, cli_env: dict[str, str]) -> None:
+    (replayed / "file").write_text("in the way")
+    output = replayed / "file" / "report.html"
+    args = ["replay-report", "run", "--data-dir", str(replayed / "data"), "-o", str(output)]
+    result = run(args, cli_env)
+    assert result.returncode == 1
+    assert error_lines(result) == [f"error: cannot write {output}: File exists"]
+
+
+def schedule(data_dir: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`convo-etl schedule` into ``data_dir``: it must refuse before it serves (hang check)."""
+    return run_cli(["schedule", "--data-dir", str(data_dir)], env, timeout=90)
+
+
+@pytest.mark.parametrize(
+    ("where", "reason"),
+    [("file", "File exists"), ("file/under", "Not a directory")],
+)
+def test_schedule_refuses_a_data_dir_in_a_file_before_serving(
+    where: str, reason: str, tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    (tmp_path / "file").write_text("in the way")
+    result = schedule(tmp_path / where, cli_env)
+    assert result.returncode == 1
+    assert error_lines(result) == [f"error: cannot write {tmp_path / where}: {reason}"]
+
+
+@SPOILED
+def test_schedule_refuses_a_disk_it_cannot_write_before_serving(
+    spoil: Callable[[Path], None], reason: str, tmp_path: Path, cli_env: dict[str, str]
+) -> None:
+    with small_tmpfs(tmp_path / "disk", "1m") as disk:
+        (disk / "data").mkdir()
+        spoil(disk)
+        result = schedule(disk / "data", cli_env)
+    assert result.returncode == 1
+    assert error_lines(result) == [f"error: cannot write {disk / 'data'}: {reason}"]

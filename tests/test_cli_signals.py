@@ -1,5 +1,5 @@
-"""Ctrl-C and SIGTERM stop `export` and `replay` within seconds: one line, exit 130 or 143, the
-run recorded as interrupted (never running), its Prefect flow run ended, and the next run
+"""Ctrl-C and SIGTERM stop `export`, `replay` and `schedule` within seconds: one line, exit 130 or
+143, the run recorded as interrupted (never running), its Prefect flow run ended, and the next run
 completes exactly what is missing. Real processes against a slow emulator.
 """
 
@@ -129,6 +129,22 @@ def test_a_signal_stops_replay_in_one_line(
     args = ["replay", str(prompts), "--base-url", emu.url, "--data-dir", str(data_dir)]
     process = started([*args, "--concurrency", "1", "--run-id", "sig"], cli_env, log)
     wait_until(lambda: sum(emu.store.request_counts.values()) > 0, process)
+
+    assert stop(process, signum) < STOP_WITHIN_S
+    assert process.returncode == code
+    assert error_lines(log) == [line]
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as connection:
+        runs = connection.execute("select run_id, status from replay_runs").fetchall()
+    assert runs == [("sig", "interrupted")]
+
+
+@SIGNALS
+def test_a_signal_stops_schedule_serving_in_one_line(
+    data_dir: Path, tmp_path: Path, cli_env: dict[str, str], signum: int, code: int, line: str
+) -> None:
+    log = tmp_path / "stderr.log"
+    process = started(["schedule", "--data-dir", str(data_dir)], cli_env, log)
+    wait_until(lambda: "serving deployment" in log.read_text(), process)
 
     assert stop(process, signum) < STOP_WITHIN_S
     assert process.returncode == code

@@ -105,6 +105,7 @@ def test_rows_started_by_model_and_by_agent_get_the_deterministic_reply(
     assert parquet_rows(data_dir, "replay_events") == len(events)
     (run,) = stored(data_dir, "replay_runs")
     assert (run["rows"], run["ok"], run["errors"], run["stream"]) == (3, 3, 0, stream)
+    assert run["status"] == "completed"
     assert run["base_url"] == emu.url and "test-key" not in str(run)
     artifact = Artifact.get("replay-summary")
     assert artifact is not None and "| 3 | 0 | 0 |" in str(artifact.data)

@@ -97,6 +97,7 @@ def run_row(run_id: str, rows: int) -> dict[str, object]:
         "stream": True,
         "base_url": "http://127.0.0.1:8080",
         "options": '{"concurrency": 4}',
+        "status": "completed",
     }
 
 
@@ -131,7 +132,7 @@ def warehouse(data_dir: Path) -> Path:
             [
                 run_row(RUN_ID, 6),
                 run_row("run-other", 1),
-                {**run_row("run-empty", 3), "finished_at": None},
+                {**run_row("run-empty", 3), "finished_at": None, "status": "running"},
             ],
             schema=REPLAY_RUNS,
         ),
@@ -389,9 +390,9 @@ def test_run_without_results_yet_renders_empty_charts(warehouse: Path, data_dir:
         "no errors",
     ]
     assert page.find_all("tr", class_="result") == []
-    assert "finished not finished" in " ".join(
-        page.find_all("p", class_="subtitle")[0].text().split()
-    )
+    subtitle = " ".join(page.find_all("p", class_="subtitle")[0].text().split())
+    assert "finished not finished" in subtitle
+    assert page.find_all("span", id="run-status")[0].text() == "running"
 
 
 def test_unknown_run_id_is_one_clear_line(warehouse: Path, data_dir: Path):

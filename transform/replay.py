@@ -175,8 +175,13 @@ def run_table(
     stream: bool,
     base_url: str,
     options: dict[str, Any],
+    status: str,
 ) -> pa.Table:
-    """The one replay_runs row of a run; counts (ok, errors) are None until it finishes."""
+    """The one replay_runs row of a run; counts (ok, errors) are None until it ends.
+
+    ``status``: running, then completed, failed (an error stopped it) or interrupted (a signal,
+    or a later writer finding it still running).
+    """
     ok, errors = counts if counts is not None else (None, None)
     row = {
         "run_id": run_id,
@@ -190,5 +195,6 @@ def run_table(
         "stream": stream,
         "base_url": base_url,
         "options": orjson.dumps(options).decode(),
+        "status": status,
     }
     return pa.Table.from_pylist([row], schema=REPLAY_RUNS)

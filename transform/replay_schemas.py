@@ -17,6 +17,7 @@ REPLAY_RUNS = pa.schema(
         pa.field("stream", pa.bool_(), nullable=False),
         pa.field("base_url", pa.string(), nullable=False),
         pa.field("options", pa.string(), nullable=False),
+        pa.field("status", pa.string(), nullable=False),
     ]
 )
 

@@ -18,6 +18,7 @@ from flows.cli.deploy import deploy_command, key_secret_command
 from flows.cli.errors import CliGroup
 from flows.cli.export import export_command, schedule_command
 from flows.cli.grade import grade_command
+from flows.cli.list_runs import runs_command
 from flows.cli.replay import replay_command
 from flows.cli.replay_compare import replay_compare_command
 from flows.cli.replay_report import replay_report_command
@@ -73,6 +74,7 @@ app.command("key-secret")(key_secret_command)
 app.command("demo")(demo_command)
 app.command("replay")(replay_command)
 app.command("replay-report")(replay_report_command)
+app.command("runs")(runs_command)
 app.command("grade")(grade_command)
 app.command("replay-compare")(replay_compare_command)
 app.command("emulator")(emulator_command)

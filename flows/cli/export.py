@@ -1,15 +1,18 @@
 """Export sub-commands: `export` and `schedule`."""
 
+import asyncio
 import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from prefect.client.schemas.schedules import CronSchedule
+from prefect.runner import Runner
 from pydantic import ValidationError
 from rich.console import Console
 
 from extract.urls import redacted_url
+from flows import signals
 from flows.cli.errors import BAD_INPUT, CliError
 from flows.cli.options import (
     ApiKeySecret,
@@ -33,6 +36,7 @@ from flows.export.run import ExportFailed, run_export
 from flows.prefect_api import PrefectServerFailed, check_answers, prefect_api, prefect_api_url
 from flows.settings import DEFAULT_DATA_DIR, DEFAULT_WORKSPACE, Settings, checked_workspace
 from load.lake.location import is_lake_url
+from load.writable import check_writable
 
 NO_KEY_MESSAGE = (
     "MISTRAL_API_KEY is not set: export MISTRAL_API_KEY=<your key> (from console.mistral.ai) "
@@ -176,16 +180,14 @@ def schedule_command(
     if api_url is None:
         raise CliError(NO_SERVER_MESSAGE)
     settings = keyed_settings(data_dir, base_url)
+    check_writable(settings.data_dir)
     try:
         check_answers(api_url)
     except PrefectServerFailed as error:
         raise CliError(str(error)) from None
-    stderr.print(
-        f"serving deployment export-conversations/{name} on cron {cron!r} at "
-        f"{redacted_url(api_url)} (Ctrl-C stops it)",
-        highlight=False,
-    )
-    export_conversations.serve(
+    runner = Runner(name=name)
+    runner.add_flow(
+        export_conversations,
         name=name,
         cron=cron,
         parameters={
@@ -201,5 +203,22 @@ def schedule_command(
                 timeout, stream_idle_timeout, stream_timeout, max_body_mb
             ).model_dump(),
         },
-        print_starting_message=False,
     )
+    stderr.print(
+        f"serving deployment export-conversations/{name} on cron {cron!r} at "
+        f"{redacted_url(api_url)} (Ctrl-C stops it)",
+        highlight=False,
+    )
+    asyncio.run(serve_until_stopped(runner))
+
+
+async def serve_until_stopped(runner: Runner) -> None:
+    """Serve until Ctrl-C or SIGTERM, which both end here as an interruption (exit 130 or 143).
+
+    Prefect's runner installs a SIGTERM handler of its own that stops serving quietly (exit 0);
+    ours goes back in once the runner has started, so that SIGTERM stops it like Ctrl-C.
+    """
+    serving = asyncio.create_task(runner.start())
+    await asyncio.sleep(0)  # the runner installs its SIGTERM handler before its first await
+    signals.install()
+    await serving

@@ -41,6 +41,7 @@ from flows.settings import (
 )
 from load.lake.location import is_lake_url
 from load.read_server import serving_reads
+from load.replay_merge import mark_dead_replay_runs_interrupted
 from load.warehouse import (
     mark_dead_runs_interrupted,
     open_warehouse,
@@ -48,10 +49,6 @@ from load.warehouse import (
     warehouse_path,
 )
 from transform.wording import counted
-
-# How Ctrl-C and SIGTERM reach the flow (flows.signals): asyncio cancels it; a second Ctrl-C
-# raises KeyboardInterrupt.
-STOP_SIGNALS = (asyncio.CancelledError, KeyboardInterrupt)
 
 
 class TooManyFailures(Exception):
@@ -121,6 +118,7 @@ async def export_recorded(
     base_url = redacted_url(options.base_url)
     if lake is None:
         mark_dead_runs_interrupted(warehouse)
+        mark_dead_replay_runs_interrupted(warehouse, options.data_dir)
         record = partial(record_run, warehouse, workspace=options.workspace)
     else:
         record = lake.record_run
@@ -131,7 +129,7 @@ async def export_recorded(
                 ExportRun(client, warehouse, first_page, pages, options, summary, progress, lake)
             )
         status = "completed" if summary.failed <= options.max_failures else "failed"
-    except STOP_SIGNALS:
+    except signals.STOP_SIGNALS:
         status = "interrupted"
         raise
     finally:

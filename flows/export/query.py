@@ -66,10 +66,12 @@ def _cannot_open(path: Path, error: BaseException) -> QueryFailed:
     return QueryFailed(f"cannot open {path} (is an export writing to it?): {_first_line(error)}")
 
 
-def query_warehouse(data_dir: Path | str, query: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+def query_warehouse(
+    data_dir: Path | str, query: str, params: dict[str, Any] | None = None
+) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Column names and rows of ``query``, from the warehouse's (or lake's) last committed
     state."""
-    return _read(data_dir, query, {}, "query failed")
+    return _read(data_dir, query, params or {}, "query failed")
 
 
 def read_view(

@@ -8,6 +8,7 @@ most the rows in flight and a rerun with the same run id picks up where the last
 
 import asyncio
 import time
+from contextlib import suppress
 from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,14 +37,18 @@ from load.replay_journal import SendJournal
 from load.replay_merge import (
     batch_part_name,
     compact_run_parts,
+    mark_dead_replay_runs_interrupted,
     run_summary,
     store_replay_batch,
     store_replay_run,
     stored_results,
 )
-from load.warehouse import open_warehouse
+from load.warehouse import mark_dead_runs_interrupted, open_warehouse
 from transform.prompts import group_sequences, parse_prompts
 from transform.replay import ReplayItem, event_table, result_table, run_table, run_totals
+
+# Sequences under way (sending, or waiting for a slot or their conversation) per in-flight slot.
+ADMITTED_PER_SLOT = 4
 
 MISSING_KEY_MESSAGE = (
     "MISTRAL_API_KEY is not set. To replay against the Mistral API: "
@@ -128,11 +133,14 @@ async def replay_flow(
     con = open_warehouse(root, limits=settings.duckdb_limits)
     journal = SendJournal(root, run_id)
     reads = serving_reads(con, root)
-    try:
-        stored = stored_results(con, run_id)
 
-        def run_row(finished: datetime | None, counts: tuple[int, int] | None) -> pa.Table:
-            return run_table(
+    def record_run(status: str, counts: tuple[int, int] | None) -> None:
+        finished = None if status == "running" else datetime.now(UTC)
+        store_replay_run(
+            con,
+            root,
+            run_id,
+            run_table(
                 run_id,
                 started_at,
                 finished,
@@ -143,9 +151,16 @@ async def replay_flow(
                 stream,
                 redacted_url(settings.api.base_url),
                 options,
-            )
+                status,
+            ),
+        )
 
-        store_replay_run(con, root, run_id, run_row(None, None))
+    status = "failed"
+    try:
+        mark_dead_runs_interrupted(con)
+        mark_dead_replay_runs_interrupted(con, root)
+        stored = stored_results(con, run_id)
+        record_run("running", None)
         attempt_stamp = f"{started_at:%Y%m%dT%H%M%S%f}"
         batches = 0
 
@@ -162,6 +177,12 @@ async def replay_flow(
             journal.stored([(item.row.send_key, item.repeat_index) for item in items])
 
         total = len(rows) * repeat * len(variants)
+        jobs = (
+            (sequence, repeat_index, stored.get(variant, {}))
+            for variant, variant_sequences in sequences.items()
+            for repeat_index in range(repeat)
+            for sequence in variant_sequences
+        )
         config = settings.api.client_config(
             concurrency=concurrency, rps=rps, **(limits or ClientLimits()).config_fields()
         )
@@ -179,18 +200,23 @@ async def replay_flow(
                 asyncio.TaskGroup() as group,
             ):
                 runner = TurnRunner(client, poster, stream, concurrency, journal, policy)
-                for variant, variant_sequences in sequences.items():
-                    done = stored.get(variant, {})
-                    for repeat_index in range(repeat):
-                        for sequence in variant_sequences:
-                            group.create_task(
-                                runner.run_sequence(sequence, repeat_index, done, sink, progress)
-                            )
+                # Sequences start as earlier ones end, a few per slot: a task per row of a
+                # large prompt set, all waiting at once, would grow memory with its size.
+                admitted = asyncio.Semaphore(ADMITTED_PER_SLOT * concurrency)
+                for sequence, repeat_index, done in jobs:
+                    await admitted.acquire()
+                    if runner.stopped_by is not None:
+                        break
+                    task = group.create_task(
+                        runner.run_sequence(sequence, repeat_index, done, sink, progress)
+                    )
+                    task.add_done_callback(lambda _: admitted.release())
         if runner.stopped_by is not None:
             # The rows already stored stay; the ones not sent are sent when the run resumes.
             raise runner.stopped_by
         totals = run_totals(run_summary(con, run_id))
-        store_replay_run(con, root, run_id, run_row(datetime.now(UTC), (totals.ok, totals.errors)))
+        record_run("completed", (totals.ok, totals.errors))
+        status = "completed"
         if stored:
             # Only a resumed run replaces rows; a first attempt's batch parts hold each row once.
             await asyncio.to_thread(compact_run_parts, con, root, run_id)
@@ -200,7 +226,16 @@ async def replay_flow(
             if judge_model is not None:
                 judge = Judge(judge_model, settings.api.client_config(concurrency=concurrency))
             grading = await grade_run(con, root, run_id, checks_by_row, judge, prices)
+    except signals.STOP_SIGNALS:
+        status = "interrupted"
+        raise
     finally:
+        if status != "completed":
+            # The cause in flight is the one to report: a disk that refused the results may
+            # refuse this row too, and a later writer then marks the run interrupted.
+            with suppress(OSError, duckdb.Error):
+                totals = run_totals(run_summary(con, run_id))
+                record_run(status, (totals.ok, totals.errors))
         journal.close()
         reads.close()
         con.close()

@@ -291,7 +291,7 @@ class TurnRunner:
         record = JournalSend(
             send.round, send.mode, send.target, known, send.tag, datetime.now(UTC).isoformat()
         )
-        self._journal.sending(send.row.send_key, send.repeat_index, record)
+        await self._journal.sending(send.row.send_key, send.repeat_index, record)
         return record
 
     async def _request(self, send: "_Send", trace: _RowTrace) -> _Turn:

@@ -8,6 +8,7 @@ SELECT
     repeat,
     stream,
     base_url,
-    CAST(options AS VARCHAR) AS options
+    CAST(options AS VARCHAR) AS options,
+    status
 FROM replay_runs
 WHERE run_id = $run_id;

@@ -13,7 +13,8 @@ CREATE TABLE IF NOT EXISTS replay_runs (
     errors BIGINT,
     stream BOOLEAN NOT NULL,
     base_url VARCHAR NOT NULL,
-    options JSON NOT NULL
+    options JSON NOT NULL,
+    status VARCHAR NOT NULL
 );
 
 CREATE TABLE IF NOT EXISTS replay_results (
@@ -76,3 +77,9 @@ ALTER TABLE replay_results ADD COLUMN IF NOT EXISTS last_agent_id VARCHAR;
 -- Warehouses made before matrix runs: the variant column, at the end like the new DDL's.
 ALTER TABLE replay_results ADD COLUMN IF NOT EXISTS variant VARCHAR DEFAULT '';
 ALTER TABLE replay_events ADD COLUMN IF NOT EXISTS variant VARCHAR DEFAULT '';
+-- Warehouses made before runs had a status: a finished run completed, any other stopped
+-- without saying so (no process can be running it: this writer holds the write lock).
+ALTER TABLE replay_runs ADD COLUMN IF NOT EXISTS status VARCHAR;
+UPDATE replay_runs
+SET status = CASE WHEN finished_at IS NULL THEN 'interrupted' ELSE 'completed' END
+WHERE status IS NULL;
