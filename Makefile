@@ -36,6 +36,13 @@ bench: $(STAMP)
 	$(BIN)/python bench/rate_limit_bench.py
 	$(BIN)/python bench/grade_bench.py
 	$(BIN)/python bench/read_socket_bench.py
+	$(BIN)/python bench/deletions_bench.py
+	$(BIN)/python bench/size_bench.py
+	$(BIN)/python bench/big_history_bench.py
+	$(BIN)/python bench/lake_bench.py
+	$(BIN)/python bench/lake_export_bench.py
+	$(BIN)/python bench/rate_share_bench.py
+	$(BIN)/python bench/startup_bench.py
 
 clean:
 	rm -rf $(VENV) data/parquet data/warehouse.duckdb data/reports
