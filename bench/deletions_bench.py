@@ -35,6 +35,7 @@ import psutil
 from flows.settings import WRITER_DUCKDB_LIMITS
 from load.deletions import ListedIds
 from load.warehouse import open_warehouse, stored_updated_at
+from transform.updated_at_index import UpdatedAtIndex
 
 PAGE = 100
 VARIANTS = ("table", "set", "stored")
@@ -85,7 +86,7 @@ def measure(variant: str, data_dir: Path, conversations: int, absent: int) -> No
             seen.update(conversation_id(n) for n in listed_numbers[start : start + PAGE])
         result = f"{len(seen)} ids held"
     else:
-        stored = stored_updated_at(con)
+        stored = UpdatedAtIndex(stored_updated_at(con))
         result = f"{len(stored)} stored updated_at"
     elapsed = time.perf_counter() - started
     extra = peak_rss_mb() - base

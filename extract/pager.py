@@ -19,6 +19,12 @@ again, after it. Proof that nothing old is skipped: page k+1 skips something onl
 served at a smaller shift than page k; since the last restart r, every page was asked for after
 page r came back (shift at least r's) and none showed a repeat (shift never rose), so all have
 r's shift, k+1's included. A list that keeps moving is walked about one page per round trip.
+
+The ids seen are kept for the last ``RECENT_PAGES`` pages only, not for the whole walk (a set of
+1,000,000 ids held ~124 MB): a page repeats only ids of the pages just before it, as many as
+were created since those were served. A repeat from further back (more than 32 pages, 3,200
+conversations at 100 a page, created between two page requests) would be yielded again.
+
 A server that ignores ``page`` would be paged forever, and a body that is not a list of
 conversations would fail somewhere downstream; both stop the walk with ``ListingBroken``. (Two
 full pages in a row with nothing new could also be a page's worth of conversations created
@@ -39,6 +45,7 @@ if TYPE_CHECKING:
 
 STALE_PAGES_LIMIT = 2
 DEFAULT_WINDOW = 16
+RECENT_PAGES = 2 * DEFAULT_WINDOW
 
 
 class ListingBroken(ApiError):
@@ -65,7 +72,7 @@ async def iter_conversation_pages(
         raise ValueError(f"window must be at least 1, got {window}")
     window = min(window, client.config.concurrency)
     in_flight: deque[asyncio.Task[Any]] = deque()
-    seen: set[str] = set()
+    seen = RecentIds(RECENT_PAGES)
     stale = 0
     wanted = 1
     page = 0
@@ -80,11 +87,7 @@ async def iter_conversation_pages(
             if fresh:
                 yield fresh  # the previous page's, once the next ones are on their way
             items = _conversations(page, await in_flight.popleft())
-            fresh = []
-            for item in items:
-                if item["id"] not in seen:
-                    seen.add(item["id"])
-                    fresh.append(item)
+            fresh = seen.unseen(items)
             if len(items) < page_size:
                 # The pages asked for past the end were sent with this one: let them finish
                 # rather than cancel them, so every request counted reached the server.
@@ -110,6 +113,26 @@ async def iter_conversation_pages(
             page += 1
     finally:
         await _cancel(in_flight)
+
+
+class RecentIds:
+    """The ids of the last ``pages`` pages walked: what a new page can repeat, in bounded memory."""
+
+    def __init__(self, pages: int) -> None:
+        self._pages: deque[list[str]] = deque(maxlen=pages)
+        self._ids: set[str] = set()
+
+    def unseen(self, items: list[dict]) -> list[dict]:
+        """The items of a page not in the recent pages (nor earlier in it), remembered as one."""
+        fresh = []
+        for item in items:
+            if item["id"] not in self._ids:
+                self._ids.add(item["id"])
+                fresh.append(item)
+        if len(self._pages) == self._pages.maxlen:
+            self._ids.difference_update(self._pages[0])
+        self._pages.append([item["id"] for item in fresh])
+        return fresh
 
 
 async def _cancel(in_flight: deque[asyncio.Task[Any]]) -> None:

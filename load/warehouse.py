@@ -11,7 +11,6 @@ import contextlib
 import os
 import re
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from pathlib import Path
 
 import duckdb
@@ -219,11 +218,12 @@ def record_export_failures(
 
 def stored_updated_at(
     con: duckdb.DuckDBPyConnection, workspace: str = DEFAULT_WORKSPACE
-) -> dict[str, datetime]:
-    """Each stored conversation's updated_at (UTC) in ``workspace``: what an incremental run
-    of that workspace compares against."""
+) -> pa.Table:
+    """Each stored conversation's id and updated_at (UTC) in ``workspace``, as Arrow: what an
+    incremental run of that workspace compares against (transform.updated_at_index holds it
+    compactly; a dict of a million would take ~170 MB)."""
     query = sql_text("export/stored_updated_at.sql")
-    return dict(con.execute(query, {"workspace": workspace}).fetchall())
+    return con.execute(query, {"workspace": workspace}).to_arrow_table()
 
 
 def _checked(

@@ -23,6 +23,7 @@ from load.warehouse import (
 from transform.conversations import flatten_conversations
 from transform.entries import flatten_histories, flatten_histories_chunks
 from transform.export_runs import export_failures_table, export_run_table
+from transform.updated_at_index import UpdatedAtIndex
 
 FIXTURES = Path(__file__).parent / "fixtures"
 MODEL_CONV = "conv_00000000000000000000000000000001"
@@ -189,9 +190,9 @@ def test_a_table_of_the_wrong_shape_is_refused(data_dir: Path) -> None:
 
 def test_stored_updated_at_maps_ids_to_utc_datetimes(data_dir: Path) -> None:
     con = open_warehouse(data_dir)
-    assert stored_updated_at(con) == {}
+    assert dict(UpdatedAtIndex(stored_updated_at(con))) == {}
     merge_export_batch(con, *_fixture_batch("run-1"))
-    assert stored_updated_at(con) == {
+    assert dict(UpdatedAtIndex(stored_updated_at(con))) == {
         MODEL_CONV: datetime(2026, 11, 25, 0, 0, 1, 1, tzinfo=UTC),
         AGENT_CONV: datetime(2026, 11, 25, 9, 5, 30, 250000, tzinfo=UTC),
     }

@@ -19,7 +19,7 @@ from flows.export.summary import ExportSummary
 from load.lake import Lake, open_lake, read_updated_at, upsert_batch
 from load.lake.deletions import LakeListedIds, purge_deleted
 from load.lake.runs import mark_dead_runs_interrupted, record_failures, record_run
-from load.lake.state import UpdatedAtIndex
+from transform.updated_at_index import UpdatedAtIndex
 from transform.wording import counted
 
 

@@ -32,6 +32,7 @@ from flows.export.summary import ExportSummary
 from flows.settings import DEFAULT_WORKSPACE
 from load.deletions import ListedIds
 from load.warehouse import stored_updated_at
+from transform.updated_at_index import UpdatedAtIndex
 from transform.wording import counted
 
 Work = list[tuple[str, dict | None]]
@@ -292,7 +293,7 @@ async def export_batches(run: ExportRun) -> None:
                 quote(first_page_then_rest(run.pages, run.first_page)),
                 quote(listed),
                 quote(
-                    stored_updated_at(run.warehouse, options.workspace)
+                    UpdatedAtIndex(stored_updated_at(run.warehouse, options.workspace))
                     if run.lake is None
                     else run.lake.stored_state()
                 ),

@@ -22,7 +22,7 @@ from deltalake.exceptions import CommitFailedError, DeltaError
 
 from load.lake.reasons import short_reason
 from load.lake.schemas import LAKE_KEYS, LAKE_SCHEMAS, WORKSPACE
-from load.lake.state import UpdatedAtIndex
+from transform.updated_at_index import UpdatedAtIndex
 
 # Children first, conversations last: see the module docstring.
 MERGE_ORDER = ("entries", "messages", "content_chunks", "conversations")

@@ -1,4 +1,4 @@
-"""The incremental state read from the lake, kept compact: sorted ids and timestamps in Arrow.
+"""The incremental state, kept compact: stored ids and their updated_at in sorted Arrow buffers.
 
 A dict of a million ids and datetimes holds ~170 MB of Python objects; here the ids' bytes, their
 offsets and the timestamps sit in Arrow buffers (~55 MB), read through memoryviews, and an id is
