@@ -223,7 +223,7 @@ def stored_updated_at(
     incremental run of that workspace compares against (transform.updated_at_index holds it
     compactly; a dict of a million would take ~170 MB)."""
     query = sql_text("export/stored_updated_at.sql")
-    return con.execute(query, {"workspace": workspace}).to_arrow_table()
+    return con.sql(query, params={"workspace": workspace}).to_arrow_table()
 
 
 def _checked(
