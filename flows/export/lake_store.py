@@ -48,12 +48,7 @@ class LakeStore:
         tables, failures = flatten_batch(batch, run_id)
         upsert_batch(self.lake, self.workspace, tables)
         record_failures(self.lake, self.workspace, failures_table(run_id, failures))
-        return StoredCounts(
-            conversations=tables["conversations"].num_rows,
-            entries=tables["entries"].num_rows,
-            messages=tables["messages"].num_rows,
-            failures=tuple(failures),
-        )
+        return StoredCounts.of(tables, failures)
 
     def begin_run(self, run_id: str) -> None:
         """Runs of the workspace still recorded as running died: this run holds the lease."""

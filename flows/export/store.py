@@ -33,6 +33,16 @@ class StoredCounts:
     messages: int
     failures: tuple[FetchFailure, ...]
 
+    @classmethod
+    def of(cls, tables: dict[str, pa.Table], failures: list[FetchFailure]) -> StoredCounts:
+        """The counts of a flattened batch (flatten_batch's tables and failures)."""
+        return cls(
+            conversations=tables["conversations"].num_rows,
+            entries=tables["entries"].num_rows,
+            messages=tables["messages"].num_rows,
+            failures=tuple(failures),
+        )
+
 
 class StoreFailed(Exception):
     """A batch could not be written or merged (disk, permissions, DuckDB); one line for the user.
@@ -81,12 +91,7 @@ def _store(
             workspace,
         )
     record_export_failures(warehouse, failures_table(run_id, failures), workspace)
-    return StoredCounts(
-        conversations=tables["conversations"].num_rows,
-        entries=tables["entries"].num_rows,
-        messages=tables["messages"].num_rows,
-        failures=tuple(failures),
-    )
+    return StoredCounts.of(tables, failures)
 
 
 def flatten_batch(
