@@ -31,7 +31,7 @@ from flows.export.rate_share import shared_rate
 from flows.export.run_key import run_settings
 from flows.export.store import record_run
 from flows.export.summary import ExportSummary, summary_markdown
-from flows.gc_tuning import rare_full_collections
+from flows.hot_phase import hot_phase
 from flows.settings import (
     DEFAULT_DATA_DIR,
     DEFAULT_WORKSPACE,
@@ -198,12 +198,12 @@ async def export_conversations(
         if lake_url is not None:
             first_page = await anext(pages, None) if listing else None
             async with lake_for_run(lake_url, options.workspace, summary.run_id) as lake:
-                with rare_full_collections():
+                with hot_phase():
                     await export_recorded(client, None, first_page, pages, options, summary, lake)
             return await _finished(summary, max_failures)
         first_page, warehouse = await first_page_and_warehouse(pages, settings, listing)
         try:
-            with serving_reads(warehouse, settings.data_dir), rare_full_collections():
+            with serving_reads(warehouse, settings.data_dir), hot_phase():
                 checked_origin(
                     warehouse,
                     options.base_url,

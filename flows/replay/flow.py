@@ -24,7 +24,7 @@ from extract.urls import redacted_url
 from flows import signals
 from flows.evals.grade import Judge, grade_run
 from flows.evals.prices import read_prices
-from flows.gc_tuning import rare_full_collections
+from flows.hot_phase import hot_phase
 from flows.replay.matrix import matrix_variants, variant_rows
 from flows.replay.progress import RunProgress
 from flows.replay.run_id import check_run_id, new_run_id
@@ -192,7 +192,7 @@ async def replay_flow(
         policy = ReplayPolicy(run_id, tag, recover_timeout, max_tool_rounds)
         # Streamed rows leave many short-lived cycles: with the default thresholds, full
         # collections rescanning every object Prefect made took 0.28 s of a 1,000-row run.
-        with RunProgress(total, show_progress) as progress, rare_full_collections():
+        with RunProgress(total, show_progress) as progress, hot_phase():
             async with (
                 ResultSink(write, batch_rows, flush_seconds, progress) as sink,
                 ConversationsClient(config) as client,
