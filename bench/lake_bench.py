@@ -83,19 +83,19 @@ def delta_available() -> str:
 
 
 def delta_upsert(url: str, endpoint: str, workspace: str, tables: dict[str, pa.Table]) -> None:
-    from load.lake import Lake, upsert_batch
+    from load.lake.tables import Lake, upsert_batch
 
     upsert_batch(Lake(url, s3_options(endpoint)), workspace, tables)
 
 
 def delta_create(url: str, endpoint: str) -> None:
-    from load.lake import open_lake
+    from load.lake.tables import open_lake
 
     open_lake(url, s3_options(endpoint))
 
 
 def delta_read_duckdb(url: str, endpoint: str) -> dict[str, int]:
-    from load.lake import Lake
+    from load.lake.tables import Lake
 
     lake, con = Lake(url, s3_options(endpoint)), duckdb.connect()
     counts = {}
@@ -186,7 +186,7 @@ def _ducklake(url: str, endpoint: str, fresh: bool = False) -> duckdb.DuckDBPyCo
 
 
 def ducklake_create(url: str, endpoint: str) -> None:
-    from load.lake import LAKE_SCHEMAS
+    from load.lake.schemas import LAKE_SCHEMAS
 
     con = _ducklake(url, endpoint, fresh=True)
     for name in TABLES:
@@ -198,7 +198,7 @@ def ducklake_create(url: str, endpoint: str) -> None:
 
 def ducklake_upsert(url: str, endpoint: str, workspace: str, tables: dict[str, pa.Table]) -> None:
     """The whole batch in one DuckLake transaction: all four tables or none."""
-    from load.lake import WORKSPACE
+    from load.lake.schemas import WORKSPACE
 
     con = _ducklake(url, endpoint)
     for name, table in tables.items():

@@ -62,7 +62,7 @@ def tree_bytes(path: Path, pattern: str = "**/*") -> int:
 def lake_bytes(work: Path, fetched: list, batch_size: int) -> int | str:
     """The bytes of a local Delta lake holding the same batches, or why it was not measured."""
     try:
-        from load.lake import open_lake, upsert_batch
+        from load.lake.tables import open_lake, upsert_batch
     except ImportError as error:
         return f"not measured: load.lake does not import ({error})"
     path = work / "lake"

@@ -109,8 +109,8 @@ def test_a_dead_holders_expired_lease_is_taken_and_its_run_marked_interrupted(
     lake_url: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from load.lake import open_lake
     from load.lake.runs import record_run
+    from load.lake.tables import open_lake
     from transform.export_runs import export_run_table
 
     monkeypatch.setenv("MISTRAL_API_KEY", "test-key")
@@ -133,7 +133,7 @@ def test_a_dead_holders_expired_lease_is_taken_and_its_run_marked_interrupted(
 
 def _has_tables(url: str) -> bool:
     """Whether the export has created the lake's tables yet."""
-    from load.lake import LakeError
+    from load.lake.reasons import LakeError
 
     try:
         lake_rows(url, "SELECT 1")

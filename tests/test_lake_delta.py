@@ -23,7 +23,7 @@ TESTS = Path(__file__).parent
 
 @pytest.fixture
 def lake(lake_url: str, endpoint: str):
-    from load.lake import open_lake
+    from load.lake.tables import open_lake
 
     return open_lake(lake_url, s3_options(endpoint))
 
@@ -36,7 +36,7 @@ def _rows(lake, name: str, sql: str = "SELECT count(*) FROM t") -> list[tuple]:
 
 
 def test_upsert_then_read_back_with_duckdb(lake) -> None:
-    from load.lake import read_updated_at, upsert_batch
+    from load.lake.tables import read_updated_at, upsert_batch
 
     tables = export_batch(synthetic_bodies(0, 0, 20, 20), "run-1")
     upsert_batch(lake, "ws-a", tables)
@@ -54,7 +54,7 @@ def test_upsert_then_read_back_with_duckdb(lake) -> None:
 
 
 def test_same_batch_twice_leaves_the_same_rows(lake) -> None:
-    from load.lake import upsert_batch
+    from load.lake.tables import upsert_batch
 
     tables = export_batch(synthetic_bodies(0, 0, 10, 10), "run-1")
     upsert_batch(lake, "ws-a", tables)
@@ -64,7 +64,7 @@ def test_same_batch_twice_leaves_the_same_rows(lake) -> None:
 
 
 def test_refetched_conversation_replaces_its_entries_and_keeps_first_run(lake) -> None:
-    from load.lake import read_updated_at, upsert_batch
+    from load.lake.tables import read_updated_at, upsert_batch
 
     fetched = synthetic_bodies(0, 0, 5, 5)
     upsert_batch(lake, "ws-a", export_batch(fetched, "run-1"))
@@ -86,7 +86,7 @@ def test_refetched_conversation_replaces_its_entries_and_keeps_first_run(lake) -
 
 
 def test_workspaces_keep_their_own_rows_of_the_same_ids(lake) -> None:
-    from load.lake import read_updated_at, upsert_batch
+    from load.lake.tables import read_updated_at, upsert_batch
 
     tables = export_batch(synthetic_bodies(0, 0, 5, 5), "run-1")
     upsert_batch(lake, "ws-a", tables)
@@ -103,7 +103,7 @@ def test_two_processes_writing_other_workspaces_both_commit(lake, endpoint: str)
         """
         import sys
         from lake_support import export_batch, s3_options, synthetic_bodies
-        from load.lake import Lake, upsert_batch
+        from load.lake.tables import Lake, upsert_batch
         lake = Lake(sys.argv[1], s3_options(sys.argv[2]))
         for first in range(0, 12, 4):
             upsert_batch(lake, sys.argv[3], export_batch(synthetic_bodies(0, first, 4, 12), "r"))
@@ -132,7 +132,7 @@ def test_two_processes_writing_other_workspaces_both_commit(lake, endpoint: str)
 
 def test_a_local_path_is_a_lake_too(tmp_path: Path) -> None:
     require_lake_extra()
-    from load.lake import open_lake, read_updated_at, upsert_batch
+    from load.lake.tables import open_lake, read_updated_at, upsert_batch
 
     lake = open_lake(str(tmp_path / "lake"))
     upsert_batch(lake, "ws-a", export_batch(synthetic_bodies(0, 0, 3, 3), "run-1"))
@@ -141,7 +141,8 @@ def test_a_local_path_is_a_lake_too(tmp_path: Path) -> None:
 
 
 def test_a_missing_bucket_is_one_line_naming_the_table(endpoint: str) -> None:
-    from load.lake import LakeError, open_lake
+    from load.lake.reasons import LakeError
+    from load.lake.tables import open_lake
 
     with pytest.raises(LakeError) as raised:
         open_lake("s3://no-such-bucket/lake", s3_options(endpoint))
@@ -155,7 +156,7 @@ def test_a_commit_never_overwrites_another_writers(lake, endpoint: str) -> None:
     after it with a conditional put (If-None-Match), and the other writer's entry stays."""
     import boto3
 
-    from load.lake import upsert_batch
+    from load.lake.tables import upsert_batch
 
     bucket, prefix = lake.url.removeprefix("s3://").split("/", 1)
     key = f"{prefix}/conversations/_delta_log/00000000000000000001.json"
@@ -170,7 +171,7 @@ def test_a_commit_never_overwrites_another_writers(lake, endpoint: str) -> None:
 
 
 def test_rows_without_their_conversation_are_refused_before_any_write(lake) -> None:
-    from load.lake import upsert_batch
+    from load.lake.tables import upsert_batch
 
     tables = export_batch(synthetic_bodies(0, 0, 3, 3), "run-1")
     tables["conversations"] = tables["conversations"].slice(1)

@@ -9,8 +9,8 @@ pytest_plugins = ("lake_fixtures",)
 
 
 def test_one_holder_at_a_time_and_only_the_holder_renews(lake_url: str) -> None:
-    from load.lake import LakeError
-    from load.lake.lease import Lease, LeaseHeld
+    from load.lake.lease import Lease
+    from load.lake.reasons import LakeError, LeaseHeld
 
     first = Lease(lake_url, "ws", "run-1", seconds=60)
     first.take()

@@ -1,6 +1,7 @@
 """The `convo-etl` command: one sub-command per job, each in its own module of this package.
 
 Every command fails the same way (flows.cli.errors) and shares its options (flows.cli.options).
+A command's module is imported only when it runs (flows.cli.lazy_group).
 """
 
 import logging
@@ -11,23 +12,36 @@ import typer
 from prefect.logging.handlers import PrefectConsoleHandler
 from prefect.settings import PREFECT_SERVER_ANALYTICS_ENABLED, temporary_settings
 
-from emulator.cli import emulator_command
 from flows import signals
-from flows.cli.demo import demo_command
-from flows.cli.deploy import deploy_command, key_secret_command
-from flows.cli.errors import CliGroup
-from flows.cli.export import export_command, schedule_command
-from flows.cli.grade import grade_command
-from flows.cli.list_runs import runs_command
-from flows.cli.replay import replay_command
-from flows.cli.replay_compare import replay_compare_command
-from flows.cli.replay_report import replay_report_command
-from flows.cli.sql import sql_command
+from flows.cli.lazy_group import LazyGroup
 
 # Prefect: offline and quiet on the console by default (its logs still reach the Prefect API).
 # Set these in the environment to override.
 _ANALYTICS_ENV = "PREFECT_SERVER_ANALYTICS_ENABLED"
 _CONSOLE_LEVEL_ENV = "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL"
+
+# Each command's function, in the order `--help` lists them.
+COMMANDS = {
+    "export": "flows.cli.export:export_command",
+    "sql": "flows.cli.sql:sql_command",
+    "schedule": "flows.cli.export:schedule_command",
+    "deploy": "flows.cli.deploy:deploy_command",
+    "key-secret": "flows.cli.deploy:key_secret_command",
+    "demo": "flows.cli.demo:demo_command",
+    "replay": "flows.cli.replay:replay_command",
+    "replay-report": "flows.cli.replay_report:replay_report_command",
+    "runs": "flows.cli.list_runs:runs_command",
+    "grade": "flows.cli.grade:grade_command",
+    "replay-compare": "flows.cli.replay_compare:replay_compare_command",
+    "emulator": "emulator.cli:emulator_command",
+}
+
+
+class ConvoEtlGroup(LazyGroup):
+    """The app's commands, each imported when it runs."""
+
+    lazy_commands = COMMANDS
+
 
 app = typer.Typer(
     name="convo-etl",
@@ -35,7 +49,7 @@ app = typer.Typer(
         "Export, analyse and replay Mistral AI conversations (Prefect, Parquet, DuckDB). "
         "The API key is read from MISTRAL_API_KEY, never from a flag."
     ),
-    cls=CliGroup,
+    cls=ConvoEtlGroup,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -64,17 +78,3 @@ def entry(ctx: typer.Context) -> None:
     # 530 MB).
     if "ARROW_DEFAULT_MEMORY_POOL" not in os.environ:
         pa.set_memory_pool(pa.system_memory_pool())
-
-
-app.command("export")(export_command)
-app.command("sql")(sql_command)
-app.command("schedule")(schedule_command)
-app.command("deploy")(deploy_command)
-app.command("key-secret")(key_secret_command)
-app.command("demo")(demo_command)
-app.command("replay")(replay_command)
-app.command("replay-report")(replay_report_command)
-app.command("runs")(runs_command)
-app.command("grade")(grade_command)
-app.command("replay-compare")(replay_compare_command)
-app.command("emulator")(emulator_command)

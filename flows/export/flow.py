@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 from prefect import flow, get_run_logger
@@ -22,8 +23,6 @@ from extract.client import ConversationsClient
 from extract.pager import iter_conversation_pages
 from extract.urls import redacted_url
 from flows import signals
-from flows.export.lake_flow import lake_for_run
-from flows.export.lake_store import LakeStore
 from flows.export.origin import checked_origin
 from flows.export.pipeline import ExportOptions, ExportRun, export_batches
 from flows.export.progress import ExportProgress
@@ -49,6 +48,9 @@ from load.warehouse import (
     warehouse_path,
 )
 from transform.wording import counted
+
+if TYPE_CHECKING:
+    from flows.export.lake_store import LakeStore
 
 
 class TooManyFailures(Exception):
@@ -196,6 +198,9 @@ async def export_conversations(
         pages = iter_conversation_pages(client, page_size)
         listing = not options.conversation_ids
         if lake_url is not None:
+            # Imported for a lake only: deltalake and obstore cost a local export 20 MB.
+            from flows.export.lake_flow import lake_for_run
+
             first_page = await anext(pages, None) if listing else None
             async with lake_for_run(lake_url, options.workspace, summary.run_id) as lake:
                 with hot_phase():

@@ -8,17 +8,20 @@ storing a batch, and the purge; the flow records the run through it.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
+from prefect.utilities.annotations import quote
 
 from flows.export.fetch import FetchedBatch
 from flows.export.store import StoredCounts, failures_table, flatten_batch, run_row
 from flows.export.summary import ExportSummary
-from load.lake import Lake, open_lake, read_updated_at, upsert_batch
 from load.lake.deletions import LakeListedIds, purge_deleted
 from load.lake.runs import mark_dead_runs_interrupted, record_failures, record_run
+from load.lake.tables import Lake, open_lake, read_updated_at, upsert_batch
 from transform.updated_at_index import UpdatedAtIndex
 from transform.wording import counted
 
@@ -49,6 +52,14 @@ class LakeStore:
         upsert_batch(self.lake, self.workspace, tables)
         record_failures(self.lake, self.workspace, failures_table(run_id, failures))
         return StoredCounts.of(tables, failures)
+
+    def storing(self, batch: FetchedBatch, run_id: str) -> Coroutine[Any, Any, StoredCounts]:
+        """The pipeline's call to store a batch here: the store-batch-in-lake task."""
+        return store_lake_batch(quote(self), quote(batch), run_id)
+
+    def purging(self) -> Coroutine[Any, Any, int]:
+        """The pipeline's call to purge the deleted here: the purge-deleted-from-lake task."""
+        return purge_lake(quote(self))
 
     def begin_run(self, run_id: str) -> None:
         """Runs of the workspace still recorded as running died: this run holds the lease."""

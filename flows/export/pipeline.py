@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 from prefect import get_run_logger, task
@@ -24,7 +24,6 @@ from prefect.utilities.annotations import quote
 from extract.client import ConversationsClient
 from flows.export.deletions import mark_deleted, purge
 from flows.export.fetch import FetchedBatch, fetch_conversations
-from flows.export.lake_store import LakeStore, purge_lake, store_lake_batch
 from flows.export.progress import ExportProgress
 from flows.export.selection import select_for_fetch
 from flows.export.store import StoredCounts, store_fetched_batch
@@ -34,6 +33,9 @@ from load.deletions import ListedIds
 from load.warehouse import stored_updated_at
 from transform.updated_at_index import UpdatedAtIndex
 from transform.wording import counted
+
+if TYPE_CHECKING:
+    from flows.export.lake_store import LakeStore
 
 Work = list[tuple[str, dict | None]]
 _FAILURE_SAMPLES = 10
@@ -248,7 +250,7 @@ async def fetch_and_store(run: ExportRun, queue: asyncio.Queue[Work | None]) -> 
                 run.options.workspace,
             )
             if run.lake is None
-            else store_lake_batch(quote(run.lake), quote(batch), summary.run_id)
+            else run.lake.storing(batch, summary.run_id)
         )
 
     try:
@@ -314,7 +316,7 @@ async def export_batches(run: ExportRun) -> None:
         run.summary.purged = await (
             purge(quote(run.warehouse), options.data_dir, options.workspace)
             if run.lake is None
-            else purge_lake(quote(run.lake))
+            else run.lake.purging()
         )
 
 

@@ -14,9 +14,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from load.lake import LakeError
 from load.lake.location import is_lake_url
 from load.lake.reading import lake_connection
+from load.lake.reasons import LakeError
 from load.read_client import WarehouseReader
 from load.warehouse import WarehouseLocked, sql_text, warehouse_path
 from transform.wording import counted

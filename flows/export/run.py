@@ -14,8 +14,7 @@ from flows.export.rate_share import RateLimitMissing
 from flows.export.run_key import KeySecretMissing
 from flows.export.store import StoreFailed
 from flows.export.summary import ExportSummary, summary_table
-from load.lake import LakeError
-from load.lake.lease import LeaseHeld
+from load.lake.reasons import LakeError, LeaseHeld
 from load.warehouse import WarehouseLocked
 
 

@@ -24,14 +24,9 @@ import orjson
 from obstore.exceptions import AlreadyExistsError, BaseError, PreconditionError
 from obstore.store import from_url
 
-from load.lake.reasons import short_reason
-from load.lake.tables import LakeError
+from load.lake.reasons import LakeError, LeaseHeld, short_reason
 
 LEASE_SECONDS = 120.0
-
-
-class LeaseHeld(Exception):
-    """Another run holds the workspace's lease; one line naming it and when it expires."""
 
 
 @dataclass(frozen=True)

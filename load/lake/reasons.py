@@ -1,5 +1,6 @@
-"""One line out of an object store's error: delta-rs and obstore chain several lines of context,
-colour codes, a debug dump and the store's XML answer into one message."""
+"""The lake's errors, each one line, and the one line out of an object store's error: delta-rs
+and obstore chain several lines of context, colour codes, a debug dump and the store's XML answer
+into one message. Light on purpose: the export imports it without deltalake or obstore."""
 
 import re
 
@@ -12,6 +13,14 @@ NO_CREDENTIALS = (
     "(or run with a web identity or an instance role)"
 )
 _MAX_CHARS = 400
+
+
+class LakeError(RuntimeError):
+    """A lake table could not be created, read or merged; one line naming the table and URL."""
+
+
+class LeaseHeld(Exception):
+    """Another run holds the workspace's lease; one line naming it and when it expires."""
 
 
 def short_reason(error: BaseException) -> str:

@@ -10,8 +10,8 @@ import pyarrow as pa
 from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import DeltaError
 
-from load.lake.reasons import short_reason
-from load.lake.tables import Lake, LakeError, committed, in_workspace, literal, with_workspace
+from load.lake.reasons import LakeError, short_reason
+from load.lake.tables import Lake, committed, in_workspace, literal, with_workspace
 
 
 def record_run(lake: Lake, workspace: str, run: pa.Table) -> None:

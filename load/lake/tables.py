@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 from deltalake import DeltaTable
 from deltalake.exceptions import CommitFailedError, DeltaError
 
-from load.lake.reasons import short_reason
+from load.lake.reasons import LakeError, short_reason
 from load.lake.schemas import LAKE_KEYS, LAKE_SCHEMAS, WORKSPACE
 from transform.updated_at_index import UpdatedAtIndex
 
@@ -31,10 +31,6 @@ MERGE_ORDER = ("entries", "messages", "content_chunks", "conversations")
 # data"); the merge is then run again on the new version, up to this many times.
 MERGE_ATTEMPTS = 20
 Result = TypeVar("Result")
-
-
-class LakeError(RuntimeError):
-    """A lake table could not be created, read or merged; one line naming the table and URL."""
 
 
 @dataclass(frozen=True)
