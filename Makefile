@@ -45,6 +45,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/lake_export_bench.py
 	$(BIN)/python bench/rate_share_bench.py
 	$(BIN)/python bench/startup_bench.py
+	$(BIN)/python bench/unchanged_bench.py
 
 clean:
 	rm -rf $(VENV) data/parquet data/warehouse.duckdb data/reports

@@ -154,9 +154,10 @@ def child_row(
     )
 
 
-def export_row(workload: Workload, prefect_home: Path) -> Row:
-    """Run `convo-etl export` into a fresh data dir; its export_runs row times the fetch phase."""
-    data_dir = Path(tempfile.mkdtemp(prefix="export-", dir=workload.work_dir))
+def export_row(workload: Workload, prefect_home: Path, data_dir: Path | None = None) -> Row:
+    """Run `convo-etl export` into ``data_dir`` (default: a fresh one); its export_runs row times
+    the fetch phase."""
+    data_dir = data_dir or Path(tempfile.mkdtemp(prefix="export-", dir=workload.work_dir))
     command = [
         str(CONVO_ETL),
         "export",

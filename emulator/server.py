@@ -130,10 +130,10 @@ def command_line(config: EmulatorConfig, port: int = 0) -> list[str]:
     return args
 
 
-def _read_url(process: subprocess.Popen) -> str:
+def _read_url(process: subprocess.Popen, timeout_s: float) -> str:
     with selectors.DefaultSelector() as selector:
         selector.register(process.stdout, selectors.EVENT_READ)
-        if not selector.select(timeout=_STARTUP_TIMEOUT_S):
+        if not selector.select(timeout=timeout_s):
             raise RuntimeError("the emulator process did not report its URL in time")
     line = process.stdout.readline()
     match = _URL.search(line)
@@ -143,8 +143,13 @@ def _read_url(process: subprocess.Popen) -> str:
 
 
 @contextlib.contextmanager
-def spawn_emulator(config: EmulatorConfig | None = None) -> Iterator[SpawnedEmulator]:
-    """Serve the emulator from its own process (so its CPU is not the caller's) until exit."""
+def spawn_emulator(
+    config: EmulatorConfig | None = None, startup_timeout_s: float = _STARTUP_TIMEOUT_S
+) -> Iterator[SpawnedEmulator]:
+    """Serve the emulator from its own process (so its CPU is not the caller's) until exit.
+
+    ``startup_timeout_s`` bounds the wait for its URL (a large synthetic account, built first on
+    a loaded machine, may need more than the default)."""
     config = config or EmulatorConfig()
     env = dict(os.environ)
     env.pop(API_KEY_ENV, None)
@@ -154,7 +159,7 @@ def spawn_emulator(config: EmulatorConfig | None = None) -> Iterator[SpawnedEmul
         command_line(config), stdout=subprocess.PIPE, text=True, env=env, cwd=os.getcwd()
     )
     try:
-        url = _read_url(process)
+        url = _read_url(process, startup_timeout_s)
         yield SpawnedEmulator(url=url, pid=process.pid, config=config)
     finally:
         if process.poll() is None:
