@@ -11,15 +11,18 @@ PREFECT_HOME across its runs, as a nightly export does, after one untimed run th
 Prefect's database (a first run ever also pays its migrations: about 3x the server's start).
 
     python bench/startup_bench.py [--conversations 2000] [--latency-ms 20] [--repeat 3]
-                                  [--before main]
+                                  [--before main] [--running-server]
 """
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +32,7 @@ from measure_process import run_measured
 
 from emulator.config import EmulatorConfig
 from emulator.server import spawn_emulator
+from flows.prefect_server import running_server
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -79,8 +83,11 @@ def exported_tree(ref: str, into: Path) -> Path:
     return tree
 
 
-def measure(contender: Contender, url: str, emulator: psutil.Process, work: Path) -> Cost:
-    """Run one export from ``contender`` into a fresh data dir and time its phases."""
+def measure(
+    contender: Contender, url: str, emulator: psutil.Process, work: Path, api_url: str | None
+) -> Cost:
+    """Run one export from ``contender`` into a fresh data dir and time its phases, against the
+    Prefect API at ``api_url`` (None: the command's own temporary server)."""
     data_dir = Path(tempfile.mkdtemp(prefix="data-", dir=work))
     command = [
         *contender.command(),
@@ -90,6 +97,8 @@ def measure(contender: Contender, url: str, emulator: psutil.Process, work: Path
         "--no-progress",
     ]
     env = child_env(MISTRAL_API_KEY="bench-key", PREFECT_HOME=str(contender.prefect_home))
+    if api_url is not None:
+        env["PREFECT_API_URL"] = api_url
     run = run_measured(command, env, emulator, cwd=work)
     check_exit(run, contender.name)
     fetch_started, fetch_finished, _ = last_run(data_dir)
@@ -113,6 +122,28 @@ def server_start_s(prefect_home: Path) -> float:
     return float(done.stdout.strip().splitlines()[-1])
 
 
+@contextmanager
+def running_api(wanted: bool, work: Path) -> Iterator[str | None]:
+    """A Prefect server started here, its API URL, for as long as the block runs (None when
+    not ``wanted``: each command then starts its own)."""
+    if not wanted:
+        yield None
+        return
+    previous_home = os.environ.get("PREFECT_HOME")
+    os.environ["PREFECT_HOME"] = str(work / "shared-prefect")
+    try:
+        server = running_server()
+    finally:
+        if previous_home is None:
+            del os.environ["PREFECT_HOME"]
+        else:
+            os.environ["PREFECT_HOME"] = previous_home
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
 def median_cost(costs: list[Cost]) -> Cost:
     """Each column's median over the runs."""
     return Cost(
@@ -123,10 +154,11 @@ def median_cost(costs: list[Cost]) -> Cost:
 def report(
     costs: dict[str, list[Cost]], server_s: list[float], conversations: int, latency_ms: float
 ) -> str:
-    """The side-by-side table and the start-up line."""
+    """The side-by-side table and the start-up line (and the server's start, when measured)."""
+    prefect = "a temporary Prefect server" if server_s else "a running Prefect server"
     lines = [
-        f"{conversations:,} conversations, {latency_ms:g} ms latency, a temporary Prefect "
-        f"server; medians of {len(next(iter(costs.values())))} alternating runs each.",
+        f"{conversations:,} conversations, {latency_ms:g} ms latency, {prefect}; "
+        f"medians of {len(next(iter(costs.values())))} alternating runs each.",
         "",
         "| run | total (s) | fetch (s) | before the fetch (s) | after the fetch (s) "
         "| beyond the fetch (s) |",
@@ -144,9 +176,12 @@ def report(
         f"start-up: beyond the fetch {after.beyond_fetch_s:.2f} s against "
         f"{before.beyond_fetch_s:.2f} s before: "
         f"{after.beyond_fetch_s / before.beyond_fetch_s:.2f}x (target 0.50x)",
-        "the temporary Prefect server alone, spawn to healthy: "
-        f"{statistics.median(server_s):.2f} s (median, measured between the runs)",
     ]
+    if server_s:
+        lines.append(
+            "the temporary Prefect server alone, spawn to healthy: "
+            f"{statistics.median(server_s):.2f} s (median, measured between the runs)"
+        )
     return "\n".join(lines)
 
 
@@ -156,6 +191,12 @@ def main() -> None:
     parser.add_argument("--latency-ms", type=float, default=20.0)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--before", default="main", help="The git ref to compare with.")
+    parser.add_argument(
+        "--running-server",
+        action="store_true",
+        help="Every run against one Prefect server started beforehand (PREFECT_API_URL set), as "
+        "a scheduled or work-pool export runs, instead of each command's temporary one.",
+    )
     args = parser.parse_args()
     config = EmulatorConfig(conversations=args.conversations, latency_ms=args.latency_ms)
     with tempfile.TemporaryDirectory(prefix="startup-bench-") as temp:
@@ -166,14 +207,16 @@ def main() -> None:
         ]
         costs: dict[str, list[Cost]] = {contender.name: [] for contender in contenders}
         server_s: list[float] = []
-        with spawn_emulator(config) as emu:
+        with spawn_emulator(config) as emu, running_api(args.running_server, work) as api_url:
             emulator = psutil.Process(emu.pid)
             for contender in contenders:
-                measure(contender, emu.url, emulator, work)
+                measure(contender, emu.url, emulator, work, api_url)
             for _ in range(args.repeat):
                 for contender in contenders:
-                    costs[contender.name].append(measure(contender, emu.url, emulator, work))
-                server_s.append(server_start_s(contenders[-1].prefect_home))
+                    cost = measure(contender, emu.url, emulator, work, api_url)
+                    costs[contender.name].append(cost)
+                if api_url is None:
+                    server_s.append(server_start_s(contenders[-1].prefect_home))
     print(report(costs, server_s, args.conversations, args.latency_ms))
 
 
