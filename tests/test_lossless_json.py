@@ -43,6 +43,15 @@ def test_hostile_json_round_trips_exactly(body: bytes):
 
 def test_a_long_integer_stays_an_int():
     assert loads(b'{"n": 99999999999999999999}') == {"n": 99999999999999999999}
+    # 19 digits, past the 64-bit range; the shortest run that takes the exact path.
+    assert loads(b"[9999999999999999999, -9999999999999999999]") == [
+        9999999999999999999,
+        -9999999999999999999,
+    ]
+    assert loads(b'{"id": "x0123456789012345678y", "n": 10000000000000000000}') == {
+        "id": "x0123456789012345678y",
+        "n": 10000000000000000000,
+    }
     assert dumps(loads(b"[99999999999999999999]")) == b"[99999999999999999999]"
 
 

@@ -9,7 +9,6 @@ which only an ASCII ``\\uXXXX`` escape can carry.
 """
 
 import json
-import re
 import sys
 import threading
 from collections.abc import Iterator
@@ -20,8 +19,11 @@ import orjson
 # Deeper than this (and a little more), a body is refused with a one-line reason (the stdlib
 # recurses once per level, on a thread stack of 8 MiB: 10,000 levels use a small part of it).
 MAX_DEPTH = 10_000
-# An integer of 19 digits or more may lie outside the 64-bit range that orjson keeps exact.
-_LONG_DIGIT_RUN = re.compile(rb"\d{19}")
+# An integer of 19 digits or more may lie outside the 64-bit range that orjson keeps exact. With
+# every digit made "0", such a run is 19 zeros in a row: a translate and a substring search cost
+# ~6 us on a 4 KB body, where the regex \d{19} cost ~60 us (more than orjson's decoding, 9 us).
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_LONG_DIGIT_RUN = b"0" * 19
 _allowance = threading.Lock()
 
 
@@ -36,7 +38,7 @@ class NotJson(ValueError):
 
 def loads(body: bytes) -> object:
     """The JSON value of ``body`` (UTF-8), exactly: every integer an int, every string kept."""
-    if not _LONG_DIGIT_RUN.search(body):
+    if _LONG_DIGIT_RUN not in body.translate(_DIGITS_AS_ZERO):
         try:
             return orjson.loads(body)
         except orjson.JSONDecodeError:
