@@ -90,7 +90,9 @@ def test_a_signal_stops_export_in_one_line_and_the_next_run_completes(
     log = tmp_path / "stderr.log"
     process = started([*args, "--batch-size", "5", "--concurrency", "2"], cli_env, log)
     parts = data_dir / "parquet" / "conversations"
-    wait_until(lambda: any(parts.glob("*.parquet")), process)
+    # A batch's parts are written before its merge, and batches are stored in order: a second
+    # batch's part means the first batch is in the warehouse.
+    wait_until(lambda: len(list(parts.glob("*.parquet"))) >= 2, process)
 
     assert stop(process, signum) < STOP_WITHIN_S
     assert process.returncode == code
