@@ -203,12 +203,12 @@ async def export_conversations(
 
             first_page = await anext(pages, None) if listing else None
             async with lake_for_run(lake_url, options.workspace, summary.run_id) as lake:
-                with hot_phase():
+                with hot_phase(short_gil_switches=True):
                     await export_recorded(client, None, first_page, pages, options, summary, lake)
             return await _finished(summary, max_failures)
         first_page, warehouse = await first_page_and_warehouse(pages, settings, listing)
         try:
-            with serving_reads(warehouse, settings.data_dir), hot_phase():
+            with serving_reads(warehouse, settings.data_dir), hot_phase(short_gil_switches=True):
                 checked_origin(
                     warehouse,
                     options.base_url,
