@@ -1,8 +1,9 @@
 """The one async client for the ten Conversations API operations, used by export and replay.
 
-One aiohttp connection pool serves both kinds of call. JSON calls go to aiohttp directly (CPU
-per request: ~0.27 ms, against ~0.5 ms through httpx's API on the same pool and ~0.7 ms with
-httpx's own transport); streams go through httpx on the httpx-aiohttp transport, for httpx-sse.
+One aiohttp connection pool serves both kinds of call, straight, without httpx's API over it
+(CPU per JSON request: ~0.27 ms, against ~0.5 ms through httpx's API on the same pool and
+~0.7 ms with httpx's own transport; streams, read by extract/events.py, likewise cost the replay
+a quarter less CPU).
 orjson for bodies, a semaphore bounding requests in flight, one pace for every request learned
 from 429s (extract/pacer.py), and tenacity retrying 429/5xx/transport errors with full-jitter
 backoff and Retry-After. Every answer is bounded in time (request_timeout; streams:
@@ -30,7 +31,6 @@ import aiohttp
 import httpx
 import orjson
 from aiohttp.helpers import get_env_proxy_for_url
-from httpx_aiohttp import AiohttpTransport
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type
 from yarl import URL
 
@@ -154,7 +154,6 @@ class _OpenState:
     """The loop-bound parts of an open client: connection pool and in-flight slots."""
 
     session: aiohttp.ClientSession
-    http: httpx.AsyncClient
     semaphore: asyncio.Semaphore
 
 
@@ -174,6 +173,11 @@ class ConversationsClient:
         self._secrets = secret_pattern([config.api_key, *url_secrets(config.base_url)])
         self._stream_limits = StreamLimits(
             config.stream_idle_timeout, config.stream_timeout, config.max_body_bytes
+        )
+        # A stream's reads are bounded per event (stream_idle_timeout), not per socket read, and
+        # its whole length by stream_timeout, not request_timeout.
+        self._stream_timeout = aiohttp.ClientTimeout(
+            total=None, connect=config.connect_timeout, sock_connect=config.connect_timeout
         )
         # Until one answer came back, a failure to connect is a wrong URL, not an outage.
         self._reached = False
@@ -218,18 +222,7 @@ class ConversationsClient:
         session = aiohttp.ClientSession(
             connector=connector, timeout=timeout, proxy=proxy, proxy_auth=proxy_auth
         )
-        http = httpx.AsyncClient(
-            transport=AiohttpTransport(client=session, verify=_tls_context()),
-            trust_env=False,  # the session has the proxy; httpx would mount its own transport
-            # Reads are bounded per event by stream_idle_timeout, not per socket read.
-            timeout=httpx.Timeout(
-                connect=config.connect_timeout,
-                read=None,
-                write=config.read_timeout,
-                pool=config.connect_timeout,
-            ),
-        )
-        self._open = _OpenState(session, http, asyncio.Semaphore(config.concurrency))
+        self._open = _OpenState(session, asyncio.Semaphore(config.concurrency))
         return self
 
     async def __aexit__(
@@ -238,9 +231,8 @@ class ConversationsClient:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        """Close httpx's transport and the aiohttp session (and its connections) under it."""
+        """Close the aiohttp session and its connections."""
         if self._open is not None:
-            await self._open.http.aclose()
             await self._open.session.close()
             self._open = None
 
@@ -393,7 +385,7 @@ class ConversationsClient:
             where = f"{self._base_url}{path}"
             message = self._scrub(f"cannot reach {where}: {_describe_failure(exc)}")
             return Unreachable(None, message, operation)
-        timed_out = isinstance(exc, TimeoutError | httpx.TimeoutException) and not isinstance(
+        timed_out = isinstance(exc, TimeoutError) and not isinstance(
             exc, aiohttp.ServerTimeoutError
         )
         limit = f"no complete answer within {self.config.request_timeout:g} s (request_timeout)"
@@ -416,9 +408,6 @@ class ConversationsClient:
         """Send a streaming call (retried until the first byte) and yield its events."""
         state = self._state()
         content = _post_body(body, True)
-        request = httpx.Request(
-            "POST", self._base_url + url, content=content, headers=self._stream_headers
-        )
         # The slot is held for the whole stream: an open stream is a request in flight.
         async with state.semaphore:
             retrying = self._retrying(operation)
@@ -427,33 +416,46 @@ class ConversationsClient:
                     with attempt:
                         paced_at = await self._paced()
                         sent_at = time.perf_counter()
-                        response = await self._send(state.http, operation, request, paced_at)
+                        response = await self._send(
+                            state.session, operation, url, content, paced_at
+                        )
             try:
                 async for event in read_events(response, sent_at, operation, self._stream_limits):
                     yield event
             finally:
-                await response.aclose()
+                # Back to the pool once read to the end; an unfinished stream's connection closes.
+                response.release()
 
     async def _send(
-        self, http: httpx.AsyncClient, operation: str, request: httpx.Request, paced_at: float
-    ) -> httpx.Response:
-        """One attempt at opening a stream: send, count, and raise for a failure status."""
+        self,
+        session: aiohttp.ClientSession,
+        operation: str,
+        url: str,
+        content: bytes,
+        paced_at: float,
+    ) -> aiohttp.ClientResponse:
+        """One attempt at opening a stream: send, count, and raise for a failure status.
+
+        request_timeout bounds the headers and, for a failure status, its body."""
         self._stats.requests += 1
         try:
             async with asyncio.timeout(self.config.request_timeout):
-                response = await http.send(request, stream=True)
-        except (httpx.TransportError, TimeoutError) as exc:
+                response = await session.request(
+                    "POST",
+                    self._base_url + url,
+                    data=content,
+                    headers=self._stream_headers,
+                    allow_redirects=False,
+                    timeout=self._stream_timeout,
+                )
+                body = await _error_body(response) if response.status >= 400 else b""
+        except TRANSPORT_ERRORS as exc:
             self._stats.transport_errors += 1
-            failure = self._transport_failure(operation, "POST", request.url.path, exc)
+            failure = self._transport_failure(operation, "POST", url, exc)
             if failure is None:
                 raise
             raise failure from exc
-        body = b""
-        if response.status_code >= 400:
-            body = await _error_body(response)
-        self._check_status(
-            operation, "POST", response.status_code, body, response.headers, paced_at
-        )
+        self._check_status(operation, "POST", response.status, body, response.headers, paced_at)
         return response
 
     def _check_status(
@@ -567,27 +569,22 @@ def _env_proxy(base_url: str) -> tuple[URL | None, aiohttp.BasicAuth | None]:
 _ERROR_BODY_LIMIT = 64 * 2**10
 
 
-async def _error_body(response: httpx.Response) -> bytes:
+async def _error_body(response: aiohttp.ClientResponse) -> bytes:
     """The start of a failed stream's body (enough for its message), and the stream closed."""
     body = b""
     try:
-        async for chunk in response.aiter_bytes():
+        async for chunk in response.content.iter_any():
             body += chunk
             if len(body) >= _ERROR_BODY_LIMIT:
                 break
     finally:
-        await response.aclose()
+        response.release()
     return body[:_ERROR_BODY_LIMIT]
 
 
 def _never_sent(exc: BaseException) -> bool:
-    """Whether a failure happened before the request left: DNS, refused, TLS, connect timeout.
-
-    httpx-aiohttp wraps aiohttp's errors in httpx classes (a refused connection becomes
-    ConnectTimeout), so the aiohttp error it came from decides.
-    """
-    cause = exc.__cause__ if isinstance(exc, httpx.TransportError) and exc.__cause__ else exc
-    return isinstance(cause, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError)
+    """Whether a failure happened before the request left: DNS, refused, TLS, connect timeout."""
+    return isinstance(exc, aiohttp.ClientConnectorError | aiohttp.ConnectionTimeoutError)
 
 
 def _decoded(body: bytes, operation: str) -> Any:
@@ -607,7 +604,4 @@ def _describe_failure(failure: BaseException | None) -> str:
     """A short label for a retryable failure, for logs and RetriesExhausted messages."""
     if isinstance(failure, RetryableStatus):
         return f"HTTP {failure.status}: {failure.message}"
-    # httpx-aiohttp maps some aiohttp errors to a misleading httpx class (a refused connection
-    # becomes ConnectTimeout): name the aiohttp error it came from.
-    cause = failure.__cause__ if failure is not None and failure.__cause__ else failure
-    return f"{type(cause).__name__}: {failure}"
+    return f"{type(failure).__name__}: {failure}"

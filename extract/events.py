@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import httpx
+import aiohttp
 import orjson
 from httpx_sse import ServerSentEvent
 
 from extract.errors import ApiError, BodyTooLarge, StreamCut, StreamTimedOut
+from extract.event_wait import EventWait
 from extract.sse import EventTooLarge, SSEDecoder
 from extract.stream_event import StreamEvent
 
 TERMINAL_EVENT_TYPES = frozenset({"conversation.response.done", "conversation.response.error"})
+# What a stream's connection raises when it drops or its body is malformed mid-answer.
+_STREAM_BROKEN = (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError)
 
 __all__ = ["TERMINAL_EVENT_TYPES", "StreamEvent", "StreamLimits", "event_from_sse", "read_events"]
 
@@ -51,17 +53,17 @@ def event_from_sse(sse: ServerSentEvent, sent_at: float) -> StreamEvent:
 
 
 async def _decoded_sse(
-    response: httpx.Response, max_event_bytes: int
+    response: aiohttp.ClientResponse, max_event_bytes: int
 ) -> AsyncIterator[ServerSentEvent]:
     """Every SSE of the body, each bounded in size; comments and keep-alives yield nothing."""
     decoder = SSEDecoder(max_event_bytes)
-    async for chunk in response.aiter_bytes():
+    async for chunk in response.content.iter_any():
         for sse in decoder.feed(chunk):
             yield sse
 
 
 async def read_events(
-    response: httpx.Response,
+    response: aiohttp.ClientResponse,
     sent_at: float,
     operation: str,
     limits: StreamLimits | None = None,
@@ -79,21 +81,21 @@ async def read_events(
             "Expected response header Content-Type to contain 'text/event-stream', "
             f"got {content_type!r}"
         )
-        raise ApiError(response.status_code, message, operation)
+        raise ApiError(response.status, message, operation)
     events: list[StreamEvent] = []
     finished = False
-    deadline = sent_at + limits.total_timeout
+    left = sent_at + limits.total_timeout - time.perf_counter()
     source = _decoded_sse(response, limits.max_event_bytes)
+    wait = EventWait(limits.idle_timeout, left)
     try:
         while True:
-            left = deadline - time.perf_counter()
             try:
-                async with asyncio.timeout(min(limits.idle_timeout, max(left, 0.0))):
+                async with wait:
                     sse = await anext(source)
             except StopAsyncIteration:
                 break
             except TimeoutError as exc:
-                if left <= limits.idle_timeout:
+                if wait.total_ran_out:
                     message = f"stream exceeded {limits.total_timeout:g} s (stream_timeout)"
                 else:
                     message = f"no event for {limits.idle_timeout:g} s (stream_idle_timeout)"
@@ -107,12 +109,20 @@ async def read_events(
             f"an event exceeds the limit of {limits.max_event_bytes:,} bytes (max_body_bytes):"
             f" stopped reading at {exc.size:,}"
         )
-        raise BodyTooLarge(response.status_code, message, operation) from exc
-    except httpx.TransportError as exc:
+        raise BodyTooLarge(response.status, message, operation) from exc
+    except _STREAM_BROKEN as exc:
         if not finished:
-            message = f"stream broke after {len(events)} events: {type(exc).__name__}: {exc}"
+            message = f"stream broke after {len(events)} events: {_broken(exc)}"
             raise StreamCut(events, operation, message) from exc
     finally:
+        wait.close()
         await source.aclose()
     if not finished:
         raise StreamCut(events, operation)
+
+
+def _broken(exc: Exception) -> str:
+    """What broke a stream, in words: aiohttp's payload errors carry its parser's status 400."""
+    if isinstance(exc, aiohttp.ClientPayloadError):
+        return "the connection closed before the body was complete (ClientPayloadError)"
+    return f"{type(exc).__name__}: {exc}"

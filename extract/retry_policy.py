@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
 import aiohttp
-import httpx
 from tenacity import RetryCallState
 from tenacity.wait import wait_base
 
@@ -26,13 +25,8 @@ class RetryableStatus(Exception):
 
 
 # Failures of the transport, not of the request: a refused or dropped connection, a timeout, a
-# truncated body. aiohttp's for the JSON calls, httpx's for the streams.
-TRANSPORT_ERRORS = (
-    aiohttp.ClientConnectionError,
-    aiohttp.ClientPayloadError,
-    TimeoutError,
-    httpx.TransportError,
-)
+# truncated body.
+TRANSPORT_ERRORS = (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError)
 RETRYABLE_ERRORS = (RetryableStatus, *TRANSPORT_ERRORS)
 
 

@@ -1,14 +1,13 @@
 """SSE reading on raw bytes and a raw socket: every event typed and kept, cuts detected."""
 
 import asyncio
-import time
 
-import httpx
 import pytest
+from hostile import read_request, response_head, serving
 
 from extract.client import ClientConfig, ConversationsClient
 from extract.errors import ApiError, StreamCut
-from extract.events import StreamEvent, read_events
+from extract.events import StreamEvent
 
 COMPLETE = (
     b"event: conversation.response.started\n"
@@ -26,20 +25,34 @@ COMPLETE = (
 )
 
 
+def _answering(head: bytes, body: bytes):
+    """A loopback server answering every request with ``head`` + ``body``, then closing."""
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(head + body)
+        await writer.drain()
+        writer.close()
+
+    return serving(answer)
+
+
 def _events_of(raw: bytes) -> tuple[list[StreamEvent], StreamCut | None]:
     """Every event read from ``raw`` served as an SSE body, and the StreamCut if one was raised."""
+    head = response_head(200, {"content-type": "text/event-stream", "connection": "close"})
 
-    async def collect() -> tuple[list[StreamEvent], StreamCut | None]:
-        response = httpx.Response(200, headers={"content-type": "text/event-stream"}, content=raw)
+    async def collect(url: str) -> tuple[list[StreamEvent], StreamCut | None]:
         seen: list[StreamEvent] = []
-        try:
-            async for event in read_events(response, time.perf_counter(), "start_stream"):
-                seen.append(event)
-        except StreamCut as cut:
-            return seen, cut
+        async with ConversationsClient(ClientConfig(base_url=url, api_key="sk-any")) as client:
+            try:
+                async for event in client.stream_start({"inputs": "hi"}):
+                    seen.append(event)
+            except StreamCut as cut:
+                return seen, cut
         return seen, None
 
-    return asyncio.run(collect())
+    with _answering(head, raw) as url:
+        return asyncio.run(collect(url))
 
 
 def test_every_event_is_typed_and_kept_including_unknown_types() -> None:
@@ -87,13 +100,19 @@ def test_a_stream_without_its_terminal_event_raises_stream_cut_after_yielding() 
 
 
 def test_a_json_body_where_a_stream_was_expected_is_an_api_error() -> None:
-    async def read() -> None:
-        response = httpx.Response(200, json={"object": "conversation.response"})
-        async for _ in read_events(response, time.perf_counter(), "append_stream"):
-            pass
+    body = b'{"object": "conversation.response"}'
+    head = response_head(200, {"content-type": "application/json", "content-length": "35"})
 
-    with pytest.raises(ApiError, match="append_stream: HTTP 200: Expected response header"):
-        asyncio.run(read())
+    async def read(url: str) -> None:
+        async with ConversationsClient(ClientConfig(base_url=url, api_key="sk-any")) as client:
+            async for _ in client.stream_append("conv_1", {"inputs": "hi"}):
+                pass
+
+    with (
+        _answering(head, body) as url,
+        pytest.raises(ApiError, match="append_stream: HTTP 200: Expected response header"),
+    ):
+        asyncio.run(read(url))
 
 
 def test_a_connection_dropped_mid_stream_raises_stream_cut_with_what_arrived() -> None:
@@ -124,5 +143,5 @@ def test_a_connection_dropped_mid_stream_raises_stream_cut_with_what_arrived() -
     seen, cut, client = asyncio.run(stream())
     assert [e.type for e in seen] == ["conversation.response.started"]
     assert cut.events == seen
-    assert "stream broke after 1 events: ReadError" in cut.message
+    assert "stream broke after 1 events: the connection closed before the body" in cut.message
     assert (client.stats.requests, client.stats.retries) == (1, 0)
