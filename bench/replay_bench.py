@@ -1,15 +1,17 @@
-"""How close `convo-etl replay` gets to the latency bound, next to a bare httpx-sse loop.
+"""How close `convo-etl replay` gets to the latency bound, next to bare streaming loops.
 
-Both replay the same streamed prompts (1,000 at 32 in flight by default; issue 13's scale is
-`--rows 10000 --in-flight 64`) against one emulator running in its own process (with a fixed
-per-request latency and per-token delay). The bound is what that many perfect clients would
-need: the sum of every stream's server time divided by the number in flight. The replay's
-streaming part (first request to last result) is shown apart from what a run adds around it:
-Prefect's flow run, opening the warehouse, storing the last batch. Memory: this process's RSS,
-sampled while the replay runs, at each quarter of it and at its peak (flat: the last quarters
-hold no more than the first).
+The bare loops (`--bare`): aiohttp reading the SSE itself, the floor this machine allows (the
+client streams on aiohttp), and httpx + httpx-sse, the obvious way to write it (slow at 64 in
+flight: ~7x the bound, so not run by default). They and the replay stream the same prompts (1,000
+at 32 in flight by default; issue 13's scale is `--rows 10000 --in-flight 64`) against one emulator
+running in its own process (with a fixed per-request latency and per-token delay). The bound is
+what that many perfect clients would need: the sum of every stream's server time divided by the
+number in flight. The replay's streaming part (first request to last result) is shown apart from
+what a run adds around it: Prefect's flow run, opening the warehouse, storing the last batch.
+Memory: this process's RSS, sampled while the replay runs, at each quarter of it and at its peak
+(flat: the last quarters hold no more than the first).
 
-    python bench/replay_bench.py [--rows 1000] [--in-flight 32]
+    python bench/replay_bench.py [--rows 1000] [--in-flight 32] [--bare aiohttp,httpx-sse]
 """
 
 import argparse
@@ -26,7 +28,9 @@ os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="convo-etl-bench-p
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("MISTRAL_API_KEY", "bench-key")
 
+import aiohttp
 import httpx
+import orjson
 import psutil
 from httpx_sse import aconnect_sse
 from rich.console import Console
@@ -95,6 +99,42 @@ async def bare_sse_loop(url: str, prompts: list[str], in_flight: int) -> tuple[f
         return time.perf_counter() - started, sum(results)
 
 
+async def bare_aiohttp_loop(url: str, prompts: list[str], in_flight: int) -> tuple[float, int]:
+    """Stream every prompt on aiohttp, splitting the SSE by hand; returns (seconds, ok)."""
+    slots = asyncio.Semaphore(in_flight)
+    headers = {
+        "Authorization": f"Bearer {os.environ['MISTRAL_API_KEY']}",
+        "Content-Type": "application/json",
+        "Accept": "text/event-stream",
+    }
+    connector = aiohttp.TCPConnector(limit=in_flight)
+    async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
+
+        async def stream(prompt: str) -> str:
+            body = orjson.dumps({"inputs": prompt, "model": MODEL, "stream": True})
+            text, pending = [], b""
+            async with session.post(url + "/v1/conversations", data=body) as response:
+                async for chunk in response.content.iter_any():
+                    *blocks, pending = (pending + chunk).split(b"\n\n")
+                    for line in (line for block in blocks for line in block.split(b"\n")):
+                        if line.startswith(b"data:"):
+                            data = orjson.loads(line[5:])
+                            if data.get("type") == "message.output.delta":
+                                text.append(data["content"])
+            return "".join(text)
+
+        async def one(prompt: str) -> bool:
+            async with slots:
+                return await stream(prompt) == reply_text(prompt)
+
+        started = time.perf_counter()
+        results = await asyncio.gather(*(one(p) for p in prompts))
+        return time.perf_counter() - started, sum(results)
+
+
+BARE_LOOPS = {"aiohttp": bare_aiohttp_loop, "httpx-sse": bare_sse_loop}
+
+
 async def replay_run(
     csv_path: Path, data_dir: Path, url: str, run_id: str, in_flight: int
 ) -> tuple[float, int]:
@@ -157,7 +197,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000)
     parser.add_argument("--in-flight", type=int, default=32)
+    parser.add_argument(
+        "--bare", default="aiohttp", help=f"bare loops to run, of {', '.join(BARE_LOOPS)}"
+    )
     args = parser.parse_args()
+    bare_names = [name for name in args.bare.split(",") if name]
+    unknown = sorted(set(bare_names) - set(BARE_LOOPS))
+    if unknown:
+        parser.error(f"--bare: unknown loops {', '.join(unknown)}")
     rows, in_flight = args.rows, args.in_flight
     prompts = bench_prompts(rows)
     bound_s, mean_tokens = latency_bound_s(prompts, in_flight)
@@ -175,16 +222,21 @@ def main() -> None:
                     replay_run(csv_path, root / "data", emu.url, "bench", in_flight)
                 )
         stream_s = streaming_s(root / "data", "bench")
-        bare_s, bare_ok = asyncio.run(bare_sse_loop(emu.url, prompts, in_flight))
+        bare = {
+            name: asyncio.run(BARE_LOOPS[name](emu.url, prompts, in_flight)) for name in bare_names
+        }
     print(
         f"rows {rows}, in flight {in_flight}, latency {LATENCY_MS:.0f} ms, "
         f"token delay {TOKEN_DELAY_MS:.0f} ms, mean tokens per reply {mean_tokens:.1f}"
     )
     print(f"latency bound          {bound_s:6.2f} s")
-    print(f"bare httpx-sse loop    {bare_s:6.2f} s  ({bare_s / bound_s:.2f}x bound, {bare_ok} ok)")
+    for name, (bare_s, bare_ok) in bare.items():
+        label = f"bare {name} loop"
+        print(f"{label:<22} {bare_s:6.2f} s  ({bare_s / bound_s:.2f}x bound, {bare_ok} ok)")
+    versus = "".join(f", {replay_s / s:.2f}x bare {name}" for name, (s, _) in bare.items())
     print(
-        f"convo-etl replay       {replay_s:6.2f} s  ({replay_s / bound_s:.2f}x bound, "
-        f"{replay_s / bare_s:.2f}x bare loop, {replay_ok} ok)"
+        f"convo-etl replay       {replay_s:6.2f} s  ({replay_s / bound_s:.2f}x bound{versus}, "
+        f"{replay_ok} ok)"
     )
     print(f"  of which streaming   {stream_s:6.2f} s  ({stream_s / bound_s:.2f}x bound)")
     print(memory_line(rss))
