@@ -21,10 +21,10 @@ import logging
 import ssl
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 from urllib.parse import quote, urlsplit
 
 import aiohttp
@@ -60,6 +60,7 @@ from extract.retry_policy import (
 from extract.urls import redacted_url, url_secrets
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, repr=False)
@@ -303,17 +304,36 @@ class ConversationsClient:
     ) -> bytes:
         """Send one call straight over aiohttp, with retries, and return its body."""
         state = self._state()
+
+        async def attempt() -> bytes:
+            async with state.semaphore:
+                sent_at = await self._paced()
+                status, body, headers = await self._exchange(
+                    state.session, operation, method, url, content
+                )
+            self._check_status(operation, method, status, body, headers, sent_at)
+            return body
+
+        return await self._retried(operation, attempt)
+
+    async def _retried(self, operation: str, attempt: Callable[[], Awaitable[T]]) -> T:
+        """``attempt()``, retried under the retry policy if it fails retryably.
+
+        The first attempt runs outside tenacity, whose retry loop costs ~40 µs a call even when
+        nothing fails (8% of a JSON call's CPU); a failure of it is the loop's first attempt."""
+        try:
+            return await attempt()
+        except RETRYABLE_ERRORS as first:
+            failure: BaseException | None = first
         retrying = self._retrying(operation)
         with self._give_up_as(operation, retrying):
-            async for attempt in retrying:
-                with attempt:
-                    async with state.semaphore:
-                        sent_at = await self._paced()
-                        status, body, headers = await self._exchange(
-                            state.session, operation, method, url, content
-                        )
-                    self._check_status(operation, method, status, body, headers, sent_at)
-        return body
+            async for retry in retrying:
+                with retry:
+                    if failure is not None:
+                        failed, failure = failure, None
+                        raise failed
+                    result = await attempt()
+        return result
 
     async def _paced(self) -> float:
         """Wait for a shared token (if any), then for this request's slot in the learned pace;
@@ -408,17 +428,15 @@ class ConversationsClient:
         """Send a streaming call (retried until the first byte) and yield its events."""
         state = self._state()
         content = _post_body(body, True)
+
+        async def attempt() -> tuple[aiohttp.ClientResponse, float]:
+            paced_at = await self._paced()
+            sent_at = time.perf_counter()
+            return await self._send(state.session, operation, url, content, paced_at), sent_at
+
         # The slot is held for the whole stream: an open stream is a request in flight.
         async with state.semaphore:
-            retrying = self._retrying(operation)
-            with self._give_up_as(operation, retrying):
-                async for attempt in retrying:
-                    with attempt:
-                        paced_at = await self._paced()
-                        sent_at = time.perf_counter()
-                        response = await self._send(
-                            state.session, operation, url, content, paced_at
-                        )
+            response, sent_at = await self._retried(operation, attempt)
             try:
                 async for event in read_events(response, sent_at, operation, self._stream_limits):
                     yield event
