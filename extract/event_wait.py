@@ -8,12 +8,16 @@ it fires before the wait it guards is due.
 from __future__ import annotations
 
 import asyncio
-from types import TracebackType
+from collections.abc import Awaitable
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 class EventWait:
-    """``async with wait:`` around each wait; TimeoutError once a wait outlasts ``idle_timeout``
-    or the stream outlasts ``total_left`` seconds from now (then ``total_ran_out`` is True).
+    """``await wait.bounded(...)`` for each wait; TimeoutError once a wait outlasts
+    ``idle_timeout`` or the stream outlasts ``total_left`` seconds from now (then
+    ``total_ran_out`` is True).
 
     Only the waits are timed: the time the consumer spends between events does not count.
     Call ``close`` when the stream ends.
@@ -28,30 +32,26 @@ class EventWait:
         self._idle = idle_timeout
         self._deadline = self._loop.time() + max(total_left, 0.0)
         self._waiting_since: float | None = None
-        self._cancelling = 0
         self._expired = False
         self.total_ran_out = False
         self._timer: asyncio.TimerHandle | None = None
 
-    async def __aenter__(self) -> None:
-        """Start timing a wait (arming the timer if no earlier wait left it armed)."""
+    async def bounded(self, awaitable: Awaitable[T]) -> T:
+        """``await awaitable``, timed as one wait; TimeoutError if it runs out."""
         self._waiting_since = self._loop.time()
-        self._cancelling = self._task.cancelling()
+        cancelling = self._task.cancelling()
         if self._timer is None:
             self._timer = self._loop.call_at(self._due(self._waiting_since), self._check)
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        """Stop timing; the cancellation this wait's expiry caused becomes TimeoutError."""
-        self._waiting_since = None
-        if self._expired and exc_type is asyncio.CancelledError:
-            self._expired = False
-            if self._task.uncancel() <= self._cancelling:
-                raise TimeoutError from exc
+        try:
+            return await awaitable
+        except asyncio.CancelledError as exc:
+            if self._expired:
+                self._expired = False
+                if self._task.uncancel() <= cancelling:
+                    raise TimeoutError from exc
+            raise
+        finally:
+            self._waiting_since = None
 
     def close(self) -> None:
         """Cancel the timer; the stream is over."""

@@ -90,8 +90,7 @@ async def read_events(
     try:
         while True:
             try:
-                async with wait:
-                    sse = await anext(source)
+                sse = await wait.bounded(anext(source))
             except StopAsyncIteration:
                 break
             except TimeoutError as exc:
