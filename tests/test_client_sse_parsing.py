@@ -1,6 +1,7 @@
 """SSE reading on raw bytes and a raw socket: every event typed and kept, cuts detected."""
 
 import asyncio
+from contextlib import AbstractContextManager
 
 import pytest
 from hostile import read_request, response_head, serving
@@ -25,7 +26,7 @@ COMPLETE = (
 )
 
 
-def _answering(head: bytes, body: bytes):
+def _answering(head: bytes, body: bytes) -> AbstractContextManager[str]:
     """A loopback server answering every request with ``head`` + ``body``, then closing."""
 
     async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
