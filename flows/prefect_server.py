@@ -8,6 +8,7 @@ command's imports (Prefect, DuckDB, Arrow, polars); started first, the two overl
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import ctypes
 import importlib.util
@@ -93,10 +94,20 @@ def discard_early() -> None:
 
 def running_server() -> ServerProcess:
     """The early server once it answers, or a new one: a server that answers its health check."""
+    return asyncio.run(answering_server())
+
+
+async def answering_server() -> ServerProcess:
+    """`running_server`, awaited: the event loop goes on with other work while the server comes
+    up (an export lists and fetches meanwhile). Cancelled, it stops the server it waited for."""
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     server = adopt_early() or _spawn()
     while True:
-        exit_code = _wait_healthy(server, deadline)
+        try:
+            exit_code = await _wait_healthy(server, deadline)
+        except asyncio.CancelledError:
+            server.stop()
+            raise
         if exit_code is None:
             return server
         reason = server.last_error_line()
@@ -164,14 +175,14 @@ def answers(url: str) -> bool:
         return False
 
 
-def _wait_healthy(server: ServerProcess, deadline: float) -> int | None:
+async def _wait_healthy(server: ServerProcess, deadline: float) -> int | None:
     """None once the server answers /health; its exit code if it stopped first."""
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
             return server.process.returncode
-        if answers(server.url):
+        if await asyncio.to_thread(answers, server.url):
             return None
-        time.sleep(0.1)
+        await asyncio.sleep(0.1)
     server.stop()
     raise PrefectServerFailed(
         f"the temporary Prefect server did not answer within {STARTUP_TIMEOUT_S:.0f} s"

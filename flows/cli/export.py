@@ -33,7 +33,7 @@ from flows.cli.options import (
 )
 from flows.export.flow import export_conversations
 from flows.export.run import ExportFailed, run_export
-from flows.prefect_api import PrefectServerFailed, check_answers, prefect_api, prefect_api_url
+from flows.prefect_api import PrefectServerFailed, check_answers, prefect_api_url
 from flows.settings import DEFAULT_DATA_DIR, DEFAULT_WORKSPACE, Settings, checked_workspace
 from load.lake.location import is_lake_url
 from load.writable import check_writable
@@ -122,31 +122,29 @@ def export_command(
         settings = command_settings(data_dir, base_url)
     started = time.perf_counter()
     try:
-        with prefect_api(stderr):
-            run_export(
-                {
-                    "data_dir": data_dir if is_lake_url(data_dir) else str(settings.data_dir),
-                    "base_url": settings.api.base_url,
-                    "full": full,
-                    "conversation_ids": conversation_id or None,
-                    "concurrency": concurrency,
-                    "rps": rps,
-                    "batch_size": batch_size,
-                    "page_size": page_size,
-                    "max_failures": max_failures,
-                    "show_progress": progress,
-                    "purge_deleted": purge_deleted,
-                    "allow_mixed": allow_mixed,
-                    "workspace": workspace,
-                    "api_key_secret": api_key_secret,
-                    "rate_limit_name": rate_limit_name,
-                    "limits": client_limits(
-                        timeout, stream_idle_timeout, stream_timeout, max_body_mb
-                    ),
-                },
-                stderr,
-                started=started,
-            )
+        run_export(
+            {
+                "data_dir": data_dir if is_lake_url(data_dir) else str(settings.data_dir),
+                "base_url": settings.api.base_url,
+                "full": full,
+                "conversation_ids": conversation_id or None,
+                "concurrency": concurrency,
+                "rps": rps,
+                "batch_size": batch_size,
+                "page_size": page_size,
+                "max_failures": max_failures,
+                "show_progress": progress,
+                "purge_deleted": purge_deleted,
+                "allow_mixed": allow_mixed,
+                "workspace": workspace,
+                "api_key_secret": api_key_secret,
+                "rate_limit_name": rate_limit_name,
+                "limits": client_limits(timeout, stream_idle_timeout, stream_timeout, max_body_mb),
+            },
+            stderr,
+            started=started,
+            start_prefect=True,
+        )
     except (ExportFailed, PrefectServerFailed) as error:
         raise CliError(str(error)) from None
 

@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Protocol
 
 from extract.client import ConversationsClient
 from extract.errors import ApiError, ApiKeyRejected, NotFound
@@ -48,6 +49,17 @@ class FetchedBatch:
     finished_at: datetime
 
 
+Fetched = FetchedConversation | FetchFailure
+
+
+class Prefetched(Protocol):
+    """Conversations fetched before their batch (flows.export.head_start)."""
+
+    def take(self, conversation_id: str) -> asyncio.Future[tuple[Fetched, datetime]] | None:
+        """The fetch of ``conversation_id`` begun earlier (its result and when it arrived), now
+        the caller's; None if none was begun, and from now on none will be."""
+
+
 async def fetch_conversation(
     client: ConversationsClient, conversation_id: str, listed: dict | None
 ) -> FetchedConversation:
@@ -61,7 +73,7 @@ async def fetch_conversation(
 
 async def fetch_one_or_failure(
     client: ConversationsClient, conversation_id: str, listed: dict | None
-) -> FetchedConversation | FetchFailure:
+) -> Fetched:
     """Fetch one conversation, turning any API error but a rejected key into a FetchFailure."""
     try:
         return await fetch_conversation(client, conversation_id, listed)
@@ -79,20 +91,33 @@ async def fetch_conversations(
     number: int,
     work: list[tuple[str, dict | None]],
     on_done: Callable[[], None] = lambda: None,
+    prefetched: Prefetched | None = None,
 ) -> FetchedBatch:
-    """Fetch every (id, listed attributes or None) of a batch with a pool of workers.
+    """Fetch every (id, listed attributes or None) of a batch with a pool of workers, taking
+    from ``prefetched`` what was fetched ahead instead of asking the API again.
 
     As many workers as the client has request slots each take the next conversation: one task
     per request slot, not one per conversation, keeps the pipe full with less scheduling work
     (measured: 1.12x the latency-bound limit against 1.24x for one task per conversation).
+    The batch finished when its last response arrived: now if a worker fetched one itself, else
+    when the last one fetched ahead arrived.
     """
     pending = iter(work)
     fetched: list[FetchedConversation] = []
     failures: list[FetchFailure] = []
+    fetched_here = False
+    last_ahead: datetime | None = None
 
     async def worker() -> None:
+        nonlocal fetched_here, last_ahead
         for cid, listed in pending:
-            result = await fetch_one_or_failure(client, cid, listed)
+            ahead = prefetched.take(cid) if prefetched is not None else None
+            if ahead is None:
+                result = await fetch_one_or_failure(client, cid, listed)
+                fetched_here = True
+            else:
+                result, arrived = await ahead
+                last_ahead = arrived if last_ahead is None else max(last_ahead, arrived)
             if isinstance(result, FetchedConversation):
                 fetched.append(result)
             else:
@@ -101,4 +126,5 @@ async def fetch_conversations(
 
     workers = min(client.config.concurrency, len(work))
     await asyncio.gather(*(worker() for _ in range(workers)))
-    return FetchedBatch(number, fetched, failures, datetime.now(UTC))
+    finished_at = datetime.now(UTC) if fetched_here or last_ahead is None else last_ahead
+    return FetchedBatch(number, fetched, failures, finished_at)

@@ -7,11 +7,9 @@ The pipeline it runs (listing, fetching and storing, overlapped) is in pipeline.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from functools import partial
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import duckdb
@@ -23,30 +21,22 @@ from extract.client import ConversationsClient
 from extract.pager import iter_conversation_pages
 from extract.urls import redacted_url
 from flows import signals
+from flows.export.head_start import HeadStart, adopt
+from flows.export.opening import first_page_and_warehouse
 from flows.export.origin import checked_origin
 from flows.export.pipeline import ExportOptions, ExportRun, export_batches
+from flows.export.plan import run_client_config, run_options
 from flows.export.progress import ExportProgress
 from flows.export.rate_share import shared_rate
 from flows.export.run_key import run_settings
 from flows.export.store import record_run
 from flows.export.summary import ExportSummary, summary_markdown
 from flows.hot_phase import hot_phase
-from flows.settings import (
-    DEFAULT_DATA_DIR,
-    DEFAULT_WORKSPACE,
-    ClientLimits,
-    Settings,
-    checked_workspace,
-)
+from flows.settings import DEFAULT_DATA_DIR, DEFAULT_WORKSPACE, ClientLimits
 from load.lake.location import is_lake_url
 from load.read_server import serving_reads
 from load.replay_merge import mark_dead_replay_runs_interrupted
-from load.warehouse import (
-    mark_dead_runs_interrupted,
-    open_warehouse,
-    remove_warehouse,
-    warehouse_path,
-)
+from load.warehouse import mark_dead_runs_interrupted
 from transform.wording import counted
 
 if TYPE_CHECKING:
@@ -65,41 +55,6 @@ class TooManyFailures(Exception):
         self.summary = summary
 
 
-async def first_page_and_warehouse(
-    pages: AsyncIterator[list[dict]], settings: Settings, listing: bool
-) -> tuple[list[dict] | None, duckdb.DuckDBPyConnection]:
-    """The first list page (when listing) and the open warehouse, the two at once.
-
-    Opening a new warehouse (its DDL and first sync: ~80 ms) overlaps the first request. That
-    page proves the key: when it fails, a warehouse this call created is removed again, so a
-    rejected key leaves nothing behind.
-    """
-    data_dir = settings.data_dir
-    created = not warehouse_path(data_dir).exists()
-    opening = asyncio.create_task(
-        asyncio.to_thread(open_warehouse, data_dir, limits=settings.duckdb_limits)
-    )
-    try:
-        first_page = await anext(pages, None) if listing else None
-    except BaseException:
-        await _abandon(opening, data_dir if created else None)
-        raise
-    return first_page, await opening
-
-
-async def _abandon(
-    opening: asyncio.Task[duckdb.DuckDBPyConnection], created_in: Path | None
-) -> None:
-    """Close a warehouse no longer wanted, and remove it if this run created it."""
-    try:
-        warehouse = await opening
-    except Exception:  # the first page's failure is the one to report
-        return
-    warehouse.close()
-    if created_in is not None:
-        remove_warehouse(created_in)
-
-
 def _now() -> datetime:
     """The current UTC time."""
     return datetime.now(UTC)
@@ -113,9 +68,10 @@ async def export_recorded(
     options: ExportOptions,
     summary: ExportSummary,
     lake: LakeStore | None = None,
+    ahead: HeadStart | None = None,
 ) -> None:
     """Export with the run recorded in export_runs: as running first, then as it ended; in the
-    warehouse, or in the lake when ``lake`` is given."""
+    warehouse, or in the lake when ``lake`` is given; with what ``ahead`` fetched and read."""
     status = "failed"
     base_url = redacted_url(options.base_url)
     if lake is None:
@@ -128,7 +84,18 @@ async def export_recorded(
     try:
         with ExportProgress(options.show_progress) as progress:
             await export_batches(
-                ExportRun(client, warehouse, first_page, pages, options, summary, progress, lake)
+                ExportRun(
+                    client,
+                    warehouse,
+                    first_page,
+                    pages,
+                    options,
+                    summary,
+                    progress,
+                    lake,
+                    prefetched=ahead,
+                    stored=ahead.stored if ahead else None,
+                )
             )
         status = "completed" if summary.failed <= options.max_failures else "failed"
     except signals.STOP_SIGNALS:
@@ -137,7 +104,9 @@ async def export_recorded(
     finally:
         summary.finished_at = _now()
         # A run that fetched nothing (nothing changed) spent its fetch phase listing.
-        summary.fetch_finished = summary.fetch_finished or summary.finished_at
+        listed_ahead_at = ahead.listed_all_at if ahead else None
+        summary.fetched_ahead = ahead.taken if ahead else 0
+        summary.fetch_finished = summary.fetch_finished or listed_ahead_at or summary.finished_at
         summary.requests = client.stats.requests
         summary.retries = client.stats.retries
         summary.rate_limited = client.stats.rate_limited
@@ -176,26 +145,28 @@ async def export_conversations(
     summary = ExportSummary(run_id=str(flow_run.get_id()), started_at=_now())
     settings = await run_settings(data_dir, base_url, api_key_secret)
     tokens = await shared_rate(rate_limit_name) if rate_limit_name else None
-    config = settings.api.client_config(
-        concurrency=concurrency, rps=rps, **(limits or ClientLimits()).config_fields()
-    )
-    options = ExportOptions(
-        data_dir=settings.data_dir,
+    # Named in the code, ClientLimits is in the globals Prefect's runner pickles with this flow
+    # (by value), and its parameter validation can resolve the `limits` annotation.
+    config = run_client_config(settings, concurrency, rps, limits or ClientLimits())
+    options = run_options(
+        settings,
         full=full,
-        conversation_ids=conversation_ids or [],
+        conversation_ids=conversation_ids,
         batch_size=batch_size,
         max_failures=max_failures,
         show_progress=show_progress,
-        base_url=settings.api.base_url,
         purge_deleted=purge_deleted,
-        workspace=checked_workspace(workspace),
+        workspace=workspace,
     )
     lake_url = data_dir if is_lake_url(data_dir) else None
     target = lake_url or options.data_dir
     logger.info("export (%s) from %s into %s", options.mode, config.origin, target)
-    async with ConversationsClient(config, tokens) as client:
-        summary.fetch_started = _now()
-        pages = iter_conversation_pages(client, page_size)
+    ahead = adopt(config, options, page_size)
+    if ahead is not None:  # the run began with its head start
+        summary.started_at = ahead.started_at
+    async with ahead.client if ahead else ConversationsClient(config, tokens) as client:
+        summary.fetch_started = ahead.started_at if ahead else _now()
+        pages = ahead.pages() if ahead else iter_conversation_pages(client, page_size)
         listing = not options.conversation_ids
         if lake_url is not None:
             # Imported for a lake only: deltalake and obstore cost a local export 20 MB.
@@ -206,7 +177,9 @@ async def export_conversations(
                 with hot_phase(short_gil_switches=True):
                     await export_recorded(client, None, first_page, pages, options, summary, lake)
             return await _finished(summary, max_failures)
-        first_page, warehouse = await first_page_and_warehouse(pages, settings, listing)
+        first_page, warehouse = await (
+            ahead.opened() if ahead else first_page_and_warehouse(pages, settings, listing)
+        )
         try:
             with serving_reads(warehouse, settings.data_dir), hot_phase(short_gil_switches=True):
                 checked_origin(
@@ -217,7 +190,9 @@ async def export_conversations(
                     summary.run_id,
                     options.workspace,
                 )
-                await export_recorded(client, warehouse, first_page, pages, options, summary)
+                await export_recorded(
+                    client, warehouse, first_page, pages, options, summary, ahead=ahead
+                )
         finally:
             warehouse.close()
     return await _finished(summary, max_failures)

@@ -23,7 +23,7 @@ from prefect.utilities.annotations import quote
 
 from extract.client import ConversationsClient
 from flows.export.deletions import mark_deleted, purge
-from flows.export.fetch import FetchedBatch, fetch_conversations
+from flows.export.fetch import FetchedBatch, Prefetched, fetch_conversations
 from flows.export.progress import ExportProgress
 from flows.export.selection import select_for_fetch
 from flows.export.store import StoredCounts, store_fetched_batch
@@ -66,7 +66,8 @@ class ExportOptions:
 class ExportRun:
     """What one run's pipeline works with: the client, the open warehouse (or the lake, when
     the data dir is one), the listing (its first page already taken to prove the key), what was
-    asked, the counters and the progress bar."""
+    asked, the counters and the progress bar; from a head start (flows.export.head_start), the
+    conversations it fetched and the stored state it read."""
 
     client: ConversationsClient
     warehouse: duckdb.DuckDBPyConnection | None
@@ -76,18 +77,24 @@ class ExportRun:
     summary: ExportSummary
     progress: ExportProgress
     lake: LakeStore | None = None
+    prefetched: Prefetched | None = None
+    stored: Mapping[str, datetime | None] | None = None
 
 
 @task(name="fetch-batch", cache_policy=NO_CACHE)
 async def fetch_batch(
-    client: ConversationsClient, number: int, work: Work, progress: ExportProgress
+    client: ConversationsClient,
+    number: int,
+    work: Work,
+    progress: ExportProgress,
+    prefetched: Prefetched | None,
 ) -> FetchedBatch:
     """Fetch history and messages of one batch of conversations; failures are kept, not raised.
 
     No task retries: the client already retries each request, and a batch run again would
     count its conversations twice in the progress bar.
     """
-    batch = await fetch_conversations(client, number, work, progress.advance)
+    batch = await fetch_conversations(client, number, work, progress.advance, prefetched)
     get_run_logger().info(
         "batch %d: fetched %s, %d failed",
         number,
@@ -123,7 +130,7 @@ async def store_batch(
 async def list_and_choose(
     pages: AsyncIterator[list[dict]],
     listed: ListedIds,
-    stored: Mapping[str, datetime],
+    stored: Mapping[str, datetime | None],
     full: bool,
     batch_size: int,
     queue: asyncio.Queue[Work | None],
@@ -258,7 +265,13 @@ async def fetch_and_store(run: ExportRun, queue: asyncio.Queue[Work | None]) -> 
             summary.batches += 1
             fetching.append(
                 asyncio.create_task(
-                    fetch_batch(run.client, summary.batches, quote(work), quote(run.progress))
+                    fetch_batch(
+                        run.client,
+                        summary.batches,
+                        quote(work),
+                        quote(run.progress),
+                        quote(run.prefetched),
+                    )
                 )
             )
             if len(fetching) == _FETCHES_IN_FLIGHT:
@@ -294,11 +307,7 @@ async def export_batches(run: ExportRun) -> None:
             producer = list_and_choose(
                 quote(first_page_then_rest(run.pages, run.first_page)),
                 quote(listed),
-                quote(
-                    UpdatedAtIndex(stored_updated_at(run.warehouse, options.workspace))
-                    if run.lake is None
-                    else run.lake.stored_state()
-                ),
+                quote(stored_state(run)),
                 options.full,
                 options.batch_size,
                 quote(queue),
@@ -318,6 +327,15 @@ async def export_batches(run: ExportRun) -> None:
             if run.lake is None
             else run.lake.purging()
         )
+
+
+def stored_state(run: ExportRun) -> Mapping[str, datetime | None]:
+    """Each stored conversation's updated_at: what the listing compares against."""
+    if run.stored is not None:
+        return run.stored
+    if run.lake is not None:
+        return run.lake.stored_state()
+    return UpdatedAtIndex(stored_updated_at(run.warehouse, run.options.workspace))
 
 
 async def produce_and_consume(

@@ -9,11 +9,13 @@ from rich.console import Console
 from extract.errors import ApiError
 from flows.export.deletions import DeletionsFailed
 from flows.export.flow import TooManyFailures, export_conversations
+from flows.export.head_start import running_ahead
 from flows.export.origin import MixedOrigin
 from flows.export.rate_share import RateLimitMissing
 from flows.export.run_key import KeySecretMissing
 from flows.export.store import StoreFailed
 from flows.export.summary import ExportSummary, summary_table
+from flows.prefect_api import prefect_api_awaited
 from load.lake.reasons import LakeError, LeaseHeld
 from load.warehouse import WarehouseLocked
 
@@ -37,15 +39,23 @@ def run_export(
     console: Console,
     title: str = "Export",
     started: float | None = None,
+    *,
+    start_prefect: bool = False,
 ) -> ExportSummary:
     """Run export_conversations, print its summary; known errors become ExportFailed.
 
-    Prefect's API must be up (see flows.prefect_api); ``started`` (a perf_counter reading) is
-    when the command began, so that the total printed includes the API's start-up.
+    Prefect's API must be up (see flows.prefect_api), or with ``start_prefect`` is brought up
+    here while the export makes a head start (`prefect_first`); ``started`` (a perf_counter
+    reading) is when the command began, so that the total printed includes the API's start-up.
     """
     started = time.perf_counter() if started is None else started
+    exporting = (
+        prefect_first(flow_kwargs, console)
+        if start_prefect
+        else export_conversations(**flow_kwargs)
+    )
     try:
-        summary = asyncio.run(export_conversations(**flow_kwargs))
+        summary = asyncio.run(exporting)
     except TooManyFailures as error:
         print_summary(console, error.summary, time.perf_counter() - started, title)
         raise ExportFailed(str(error)) from error
@@ -63,3 +73,10 @@ def run_export(
         raise ExportFailed(str(error)) from error
     print_summary(console, summary, time.perf_counter() - started, title)
     return summary
+
+
+async def prefect_first(flow_kwargs: dict[str, Any], console: Console) -> ExportSummary:
+    """The export flow run under Prefect's API (a temporary server if none is configured),
+    its listing and fetch begun while that API comes up (flows.export.head_start)."""
+    async with running_ahead(flow_kwargs), prefect_api_awaited(console):
+        return await export_conversations(**flow_kwargs)

@@ -14,9 +14,11 @@ from flows.progress import numbers_table
 class ExportSummary:
     """Counts and timings of one export run; fetch_started/finished exclude Prefect's start-up.
 
-    ``deleted``: listed conversations that answered 404 when fetched (deleted while the run
-    ran); ``marked_deleted``: stored conversations this run found gone from the API (marked in
-    conversations.deleted_at); ``purged``: deleted conversations removed by --purge-deleted.
+    ``fetched_ahead``: conversations fetched before the flow run began, by the command's head
+    start (flows.export.head_start); ``deleted``: listed conversations that answered 404 when
+    fetched (deleted while the run ran); ``marked_deleted``: stored conversations this run found
+    gone from the API (marked in conversations.deleted_at); ``purged``: deleted conversations
+    removed by --purge-deleted.
     """
 
     run_id: str
@@ -25,6 +27,7 @@ class ExportSummary:
     selected: int = 0
     unchanged: int = 0
     fetched: int = 0
+    fetched_ahead: int = 0
     failed: int = 0
     deleted: int = 0
     marked_deleted: int = 0
@@ -43,7 +46,7 @@ class ExportSummary:
 
     @property
     def duration_s(self) -> float:
-        """Wall time of the whole flow run, Prefect's own work included."""
+        """Wall time of the whole run, its head start and Prefect's own work included."""
         if self.finished_at is None:
             return 0.0
         return (self.finished_at - self.started_at).total_seconds()
@@ -61,6 +64,7 @@ class ExportSummary:
         return [
             ("listed", f"{self.listed:,}"),
             ("fetched", f"{self.fetched:,}"),
+            ("fetched before the flow run", f"{self.fetched_ahead:,}"),
             ("unchanged", f"{self.unchanged:,}"),
             ("failed", f"{self.failed:,}"),
             ("deleted while running", f"{self.deleted:,}"),

@@ -1,0 +1,119 @@
+"""`convo-etl export` lists and fetches while Prefect comes up (flows.export.head_start).
+
+The flow run adopts what was begun: each conversation is still asked for once, and every row is
+stored by the flow run. A command whose Prefect never comes up leaves no warehouse behind, and
+an existing warehouse untouched.
+"""
+
+import os
+import re
+import socket
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import duckdb
+import pytest
+from conftest import CLI_KEY, run_cli
+
+from emulator.server import RunningEmulator
+
+ARGS = ["--no-progress", "--batch-size", "25", "--page-size", "10"]
+
+
+@pytest.fixture(scope="module")
+def prefect_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One PREFECT_HOME for this module's temporary servers: its database is migrated once."""
+    return tmp_path_factory.mktemp("prefect-home")
+
+
+def without_prefect_api(prefect_home: Path) -> dict[str, str]:
+    """The environment of a command that starts its own temporary Prefect server."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+    return {**env, "PREFECT_HOME": str(prefect_home), "MISTRAL_API_KEY": CLI_KEY}
+
+
+def summary_value(stderr: str, label: str) -> int:
+    """A number of the summary table the command printed."""
+    match = re.search(rf"│ {re.escape(label)}\s+│\s+([\d,]+) │", stderr)
+    assert match, f"no {label!r} row in:\n{stderr}"
+    return int(match.group(1).replace(",", ""))
+
+
+def closed_port_url() -> str:
+    """A Prefect API URL on a loopback port nothing listens on."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}/api"
+
+
+def conversation_count(data_dir: Path) -> int:
+    """The conversations stored in the data dir's warehouse."""
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as connection:
+        (count,) = connection.execute("select count(*) from conversations").fetchone() or (0,)
+    return count
+
+
+def test_an_export_fetches_while_prefect_starts_and_asks_for_each_conversation_once(
+    make_emulator: Callable[..., RunningEmulator], data_dir: Path, prefect_home: Path
+) -> None:
+    emu = make_emulator(conversations=200, seed=31, latency_ms=5)
+    args = ["export", "--base-url", emu.url, "--data-dir", str(data_dir), *ARGS]
+    result = run_cli(args, without_prefect_api(prefect_home))
+    assert result.returncode == 0, result.stderr
+    assert "starting Prefect" in result.stderr
+    assert summary_value(result.stderr, "fetched") == 200
+    assert summary_value(result.stderr, "fetched before the flow run") > 0
+    asked = Counter(
+        (operation, cid)
+        for operation, cid in emu.store.request_log
+        if operation in ("history", "messages")
+    )
+    assert len(asked) == 400 and set(asked.values()) == {1}
+    assert conversation_count(data_dir) == 200
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as connection:
+        runs = connection.execute("select status, fetched from export_runs").fetchall()
+    assert runs == [("completed", 200)]
+
+
+def test_an_unchanged_run_started_ahead_lists_once_and_fetches_nothing(
+    make_emulator: Callable[..., RunningEmulator], data_dir: Path, prefect_home: Path
+) -> None:
+    emu = make_emulator(conversations=120, seed=32)
+    args = ["export", "--base-url", emu.url, "--data-dir", str(data_dir), *ARGS]
+    env = without_prefect_api(prefect_home)
+    assert run_cli(args, env).returncode == 0
+    emu.store.reset_counts()
+    again = run_cli(args, env)
+    assert again.returncode == 0, again.stderr
+    assert set(emu.store.request_counts) == {"list"}
+    assert summary_value(again.stderr, "unchanged") == 120
+    assert summary_value(again.stderr, "fetched before the flow run") == 0
+
+
+def test_a_prefect_that_never_answers_leaves_no_new_warehouse(
+    make_emulator: Callable[..., RunningEmulator], data_dir: Path
+) -> None:
+    emu = make_emulator(conversations=50, seed=33)
+    env = {**os.environ, "PREFECT_API_URL": closed_port_url(), "MISTRAL_API_KEY": CLI_KEY}
+    result = run_cli(["export", "--base-url", emu.url, "--data-dir", str(data_dir), *ARGS], env)
+    assert result.returncode == 1
+    (line,) = [line for line in result.stderr.splitlines() if line.strip()]
+    assert line.startswith("error: no Prefect API answers at")
+    assert not (data_dir / "warehouse.duckdb").exists()
+    assert not (data_dir / "warehouse.duckdb.wal").exists()
+
+
+def test_a_prefect_that_never_answers_leaves_an_existing_warehouse_as_it_was(
+    make_emulator: Callable[..., RunningEmulator], data_dir: Path, cli_env: dict[str, str]
+) -> None:
+    emu = make_emulator(conversations=40, seed=34)
+    args = ["export", "--base-url", emu.url, "--data-dir", str(data_dir), *ARGS]
+    assert run_cli(args, cli_env).returncode == 0
+    failed = run_cli(args, {**cli_env, "PREFECT_API_URL": closed_port_url()})
+    assert failed.returncode == 1
+    assert conversation_count(data_dir) == 40
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as connection:
+        runs = connection.execute("select status from export_runs").fetchall()
+    assert runs == [("completed",)]
