@@ -19,6 +19,7 @@ os.environ.pop("MISTRAL_API_KEY", None)
 os.environ.pop("MISTRAL_BASE_URL", None)
 os.environ.pop("CONVO_ETL_DATA_DIR", None)
 
+import psutil  # noqa: E402
 import pytest  # noqa: E402
 
 if TYPE_CHECKING:
@@ -116,3 +117,20 @@ def run_cli(
     return subprocess.run(
         [CONVO_ETL, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
     )
+
+
+SERVER_APP = "prefect.server.api.server:create_app"
+
+
+def servers_of(prefect_home: Path) -> list[psutil.Process]:
+    """Running Prefect servers whose PREFECT_HOME is ``prefect_home``."""
+    found = []
+    for process in psutil.process_iter(["cmdline"]):
+        try:
+            if SERVER_APP in (process.info["cmdline"] or []) and (
+                process.environ().get("PREFECT_HOME") == str(prefect_home)
+            ):
+                found.append(process)
+        except psutil.Error:
+            continue
+    return found

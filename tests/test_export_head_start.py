@@ -1,20 +1,23 @@
 """`convo-etl export` lists and fetches while Prefect comes up (flows.export.head_start).
 
 The flow run adopts what was begun: each conversation is still asked for once, and every row is
-stored by the flow run. A command whose Prefect never comes up leaves no warehouse behind, and
-an existing warehouse untouched.
+stored by the flow run. A command whose Prefect never comes up, or that is interrupted before
+it does, leaves no warehouse behind, an existing warehouse untouched, and no server running.
 """
 
 import os
 import re
+import signal
 import socket
+import subprocess
+import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import CLI_KEY, run_cli
+from conftest import CLI_KEY, CONVO_ETL, run_cli, servers_of
 
 from emulator.server import RunningEmulator
 
@@ -64,7 +67,7 @@ def test_an_export_fetches_while_prefect_starts_and_asks_for_each_conversation_o
     assert result.returncode == 0, result.stderr
     assert "starting Prefect" in result.stderr
     assert summary_value(result.stderr, "fetched") == 200
-    assert summary_value(result.stderr, "fetched before the flow run") > 0
+    assert summary_value(result.stderr, "fetched ahead of the flow run") > 0
     asked = Counter(
         (operation, cid)
         for operation, cid in emu.store.request_log
@@ -89,7 +92,7 @@ def test_an_unchanged_run_started_ahead_lists_once_and_fetches_nothing(
     assert again.returncode == 0, again.stderr
     assert set(emu.store.request_counts) == {"list"}
     assert summary_value(again.stderr, "unchanged") == 120
-    assert summary_value(again.stderr, "fetched before the flow run") == 0
+    assert summary_value(again.stderr, "fetched ahead of the flow run") == 0
 
 
 def test_a_prefect_that_never_answers_leaves_no_new_warehouse(
@@ -117,3 +120,27 @@ def test_a_prefect_that_never_answers_leaves_an_existing_warehouse_as_it_was(
     with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as connection:
         runs = connection.execute("select status from export_runs").fetchall()
     assert runs == [("completed",)]
+
+
+def test_ctrl_c_while_prefect_starts_stops_the_head_start_and_its_server(
+    make_emulator: Callable[..., RunningEmulator], data_dir: Path, tmp_path: Path
+) -> None:
+    emu = make_emulator(conversations=300, seed=35, latency_ms=50)
+    home = tmp_path / "fresh-prefect"  # a new database: the server needs seconds more to answer
+    command = [CONVO_ETL, "export", "--base-url", emu.url, "--data-dir", str(data_dir), *ARGS]
+    process = subprocess.Popen(
+        command, env=without_prefect_api(home), stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 60  # a hang check
+    while not emu.store.request_counts["list"]:
+        assert process.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert [line for line in stderr.splitlines() if line.strip()][-1] == "error: interrupted"
+    assert "Traceback" not in stderr
+    assert not (data_dir / "warehouse.duckdb").exists()
+    while servers_of(home):
+        assert time.monotonic() < deadline, "the temporary Prefect server outlived the command"
+        time.sleep(0.2)

@@ -5,13 +5,10 @@ import os
 import time
 from pathlib import Path
 
-import psutil
 import pytest
-from conftest import run_cli
+from conftest import run_cli, servers_of
 
 from flows.launch import needs_temporary_server
-
-SERVER_APP = "prefect.server.api.server:create_app"
 
 
 @pytest.mark.parametrize(
@@ -28,20 +25,6 @@ SERVER_APP = "prefect.server.api.server:create_app"
 )
 def test_only_commands_that_run_flows_start_a_server_early(args: list[str], needed: bool) -> None:
     assert needs_temporary_server(args) is (needed and not os.environ.get("PREFECT_API_URL"))
-
-
-def servers_of(prefect_home: Path) -> list[psutil.Process]:
-    """Running Prefect servers whose PREFECT_HOME is ``prefect_home``."""
-    found = []
-    for process in psutil.process_iter(["cmdline"]):
-        try:
-            if SERVER_APP in (process.info["cmdline"] or []) and (
-                process.environ().get("PREFECT_HOME") == str(prefect_home)
-            ):
-                found.append(process)
-        except psutil.Error:
-            continue
-    return found
 
 
 def test_a_command_that_fails_before_its_flow_stops_the_early_server(tmp_path: Path) -> None:

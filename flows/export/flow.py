@@ -2,7 +2,8 @@
 
 One async flow owns the one ConversationsClient; its tasks are awaited in the flow's own event
 loop (`.submit()`/`.map()` would run async tasks in new loops the client cannot cross into).
-The pipeline it runs (listing, fetching and storing, overlapped) is in pipeline.py.
+The pipeline it runs (listing, fetching and storing, overlapped) is in pipeline.py. A run the
+command began before Prefect was up is adopted where it is (head_start.py).
 """
 
 from __future__ import annotations

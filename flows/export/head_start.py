@@ -34,6 +34,7 @@ from flows.export.opening import first_page_and_warehouse
 from flows.export.pipeline import ExportOptions
 from flows.export.plan import run_client_config, run_options
 from flows.export.selection import select_for_fetch
+from flows.hot_phase import hot_phase
 from flows.settings import Settings, load_settings
 from load.lake.location import is_lake_url
 from load.warehouse import remove_warehouse, stored_updated_at, warehouse_path
@@ -66,6 +67,8 @@ class HeadStart:
         self.stored: UpdatedAtIndex | None = None
         # When the last list page came back, if it came back ahead.
         self.listed_all_at: datetime | None = None
+        # Conversations the flow run took from here instead of asking the API.
+        self.taken = 0
         self._settings = settings
         self._created = not warehouse_path(settings.data_dir).exists()
         self._pager = iter_conversation_pages(client, page_size)
@@ -76,7 +79,6 @@ class HeadStart:
         self._queued: dict[str, dict] = {}  # chosen, not begun: in listing order
         self._begun: dict[str, asyncio.Future[Arrival]] = {}  # begun, not taken
         self._held_bytes = 0
-        self.taken = 0  # conversations fetched ahead that the flow run took
         self._wake = asyncio.Event()
         self._opened_taken = False
         self._opening = asyncio.create_task(self._open())
@@ -127,11 +129,11 @@ class HeadStart:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        for arrival in self._begun.values():
-            if arrival.done():
-                arrival.cancelled() or arrival.exception()  # retrieved: nobody else will
-            else:
+        for arrival in self._begun.values():  # not taken by a flow run
+            if not arrival.done():
                 arrival.cancel()
+            elif not arrival.cancelled():
+                arrival.exception()  # retrieved here, as nobody else will: asyncio logs it else
         if not self._opened_taken:
             self._opening.cancel()
             opened = (await asyncio.gather(self._opening, return_exceptions=True))[0]
@@ -258,7 +260,8 @@ async def running_ahead(flow_kwargs: Mapping[str, Any]) -> AsyncIterator[None]:
     )
     _offered = head
     try:
-        yield
+        with hot_phase(short_gil_switches=True):  # as the flow run's fetch: the same work
+            yield
     finally:
         _offered = None
         await head.close()

@@ -14,11 +14,11 @@ from flows.progress import numbers_table
 class ExportSummary:
     """Counts and timings of one export run; fetch_started/finished exclude Prefect's start-up.
 
-    ``fetched_ahead``: conversations fetched before the flow run began, by the command's head
-    start (flows.export.head_start); ``deleted``: listed conversations that answered 404 when
-    fetched (deleted while the run ran); ``marked_deleted``: stored conversations this run found
-    gone from the API (marked in conversations.deleted_at); ``purged``: deleted conversations
-    removed by --purge-deleted.
+    ``fetched_ahead``: conversations the command's head start asked for before the flow run's
+    fetch reached them (flows.export.head_start); ``deleted``: listed conversations that
+    answered 404 when fetched (deleted while the run ran); ``marked_deleted``: stored
+    conversations this run found gone from the API (marked in conversations.deleted_at);
+    ``purged``: deleted conversations removed by --purge-deleted.
     """
 
     run_id: str
@@ -64,7 +64,7 @@ class ExportSummary:
         return [
             ("listed", f"{self.listed:,}"),
             ("fetched", f"{self.fetched:,}"),
-            ("fetched before the flow run", f"{self.fetched_ahead:,}"),
+            ("fetched ahead of the flow run", f"{self.fetched_ahead:,}"),
             ("unchanged", f"{self.unchanged:,}"),
             ("failed", f"{self.failed:,}"),
             ("deleted while running", f"{self.deleted:,}"),
