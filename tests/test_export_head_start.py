@@ -80,7 +80,7 @@ def test_an_export_fetches_while_prefect_starts_and_asks_for_each_conversation_o
     assert runs == [("completed", 200)]
 
 
-def test_an_unchanged_run_started_ahead_lists_once_and_fetches_nothing(
+def test_an_incremental_run_started_ahead_fetches_only_what_changed(
     make_emulator: Callable[..., RunningEmulator], data_dir: Path, prefect_home: Path
 ) -> None:
     emu = make_emulator(conversations=120, seed=32)
@@ -88,11 +88,21 @@ def test_an_unchanged_run_started_ahead_lists_once_and_fetches_nothing(
     env = without_prefect_api(prefect_home)
     assert run_cli(args, env).returncode == 0
     emu.store.reset_counts()
+    unchanged = run_cli(args, env)
+    assert unchanged.returncode == 0, unchanged.stderr
+    assert set(emu.store.request_counts) == {"list"}
+    assert summary_value(unchanged.stderr, "unchanged") == 120
+    assert summary_value(unchanged.stderr, "fetched ahead of the flow run") == 0
+
+    changed = [c["id"] for c in emu.store.conversations_newest_first()[40:43]]
+    for cid in changed:
+        emu.store.touch(cid)
+    emu.store.reset_counts()
     again = run_cli(args, env)
     assert again.returncode == 0, again.stderr
-    assert set(emu.store.request_counts) == {"list"}
-    assert summary_value(again.stderr, "unchanged") == 120
-    assert summary_value(again.stderr, "fetched ahead of the flow run") == 0
+    assert sorted(cid for op, cid in emu.store.request_log if op == "history") == sorted(changed)
+    assert summary_value(again.stderr, "fetched") == 3
+    assert summary_value(again.stderr, "unchanged") == 117
 
 
 def test_a_prefect_that_never_answers_leaves_no_new_warehouse(

@@ -12,8 +12,9 @@ Nothing is stored before the flow run: every row is still written by a recorded 
 recorded run. A run that never starts (its server failed, Ctrl-C) leaves nothing behind: what was
 fetched is dropped, and a warehouse the head start created is removed.
 
-What waits for the flow run is bounded: at most AHEAD_PAGES list pages, and AHEAD_CONVERSATIONS
-conversations or AHEAD_BYTES of their bodies.
+What waits for the flow run is bounded: at most AHEAD_LISTED listed conversations (an unchanged
+one kept as its id and updated_at only, all the flow's listing reads of it), and
+AHEAD_CONVERSATIONS conversations to fetch, or AHEAD_BYTES of fetched bodies.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from load.lake.location import is_lake_url
 from load.warehouse import remove_warehouse, stored_updated_at, warehouse_path
 from transform.updated_at_index import UpdatedAtIndex
 
-AHEAD_PAGES = 64
+AHEAD_LISTED = 100_000
 AHEAD_CONVERSATIONS = 4096
 AHEAD_BYTES = 64 * 2**20
 
@@ -73,6 +74,7 @@ class HeadStart:
         self._created = not warehouse_path(settings.data_dir).exists()
         self._pager = iter_conversation_pages(client, page_size)
         self._pages: deque[list[dict]] = deque()
+        self._listed_ahead = 0  # conversations in those pages
         self._listing_error: Exception | None = None
         self._listing_taken = False
         self._walked = False
@@ -153,29 +155,44 @@ class HeadStart:
         return first_page, warehouse
 
     async def _walk(self) -> None:
-        """List ahead until the flow's listing takes over, or AHEAD_PAGES wait for it."""
+        """List ahead until the flow's listing takes over, or as much waits for it as may."""
         try:
             await asyncio.wait([self._opening])  # not cancelled with the walker: see close
             first_page, _ = self._opening.result()
-            self._choose(first_page)
-            while not self._listing_taken and len(self._pages) < AHEAD_PAGES:
+            self._choose(first_page or [])
+            while not self._listing_taken and not self._listed_enough():
                 page = await anext(self._pager, None)
                 if page is None:
                     self.listed_all_at = datetime.now(UTC)
                     break
-                self._pages.append(page)
-                self._choose(page)
+                self._pages.append(self._choose(page))
+                self._listed_ahead += len(page)
         except Exception as error:  # the flow run meets it where its own listing would
             self._listing_error = error
         finally:
             self._walked = True
             self._wake.set()
 
-    def _choose(self, page: list[dict] | None) -> None:
-        """Queue a page's conversations to fetch, as the flow's listing will choose them."""
-        for item in select_for_fetch(page or [], self.stored or {}, self.options.full):
+    def _choose(self, page: list[dict]) -> list[dict]:
+        """Queue a page's conversations to fetch, as the flow's listing will choose them; the
+        page to replay to it, each conversation not chosen cut to its id and updated_at."""
+        chosen = select_for_fetch(page, self.stored or {}, self.options.full)
+        for item in chosen:
             self._queued[item["id"]] = item
         self._wake.set()
+        if len(chosen) == len(page):
+            return page
+        chosen_ids = {item["id"] for item in chosen}
+        return [
+            item
+            if item["id"] in chosen_ids
+            else {"id": item["id"], "updated_at": item.get("updated_at")}
+            for item in page
+        ]
+
+    def _listed_enough(self) -> bool:
+        """Whether as many listed conversations, or conversations to fetch, wait as may."""
+        return self._listed_ahead >= AHEAD_LISTED or len(self._queued) >= AHEAD_CONVERSATIONS
 
     async def _fetch_ahead(self) -> None:
         """Fetch queued conversations in listing order while they fit AHEAD_CONVERSATIONS and
