@@ -41,7 +41,7 @@ from load.lake.location import is_lake_url
 from load.warehouse import remove_warehouse, stored_updated_at, warehouse_path
 from transform.updated_at_index import UpdatedAtIndex
 
-AHEAD_LISTED = 100_000
+AHEAD_LISTED = 50_000
 AHEAD_CONVERSATIONS = 4096
 AHEAD_BYTES = 64 * 2**20
 
