@@ -45,12 +45,13 @@ def run_export(
     """Run export_conversations, print its summary; known errors become ExportFailed.
 
     Prefect's API must be up (see flows.prefect_api), or with ``start_prefect`` is brought up
-    here while the export makes a head start (`prefect_first`); ``started`` (a perf_counter
-    reading) is when the command began, so that the total printed includes the API's start-up.
+    here while the export makes a head start (`export_with_head_start`); ``started`` (a
+    perf_counter reading) is when the command began, so that the total printed includes the
+    API's start-up.
     """
     started = time.perf_counter() if started is None else started
     exporting = (
-        prefect_first(flow_kwargs, console)
+        export_with_head_start(flow_kwargs, console)
         if start_prefect
         else export_conversations(**flow_kwargs)
     )
@@ -75,7 +76,7 @@ def run_export(
     return summary
 
 
-async def prefect_first(flow_kwargs: dict[str, Any], console: Console) -> ExportSummary:
+async def export_with_head_start(flow_kwargs: dict[str, Any], console: Console) -> ExportSummary:
     """The export flow run under Prefect's API (a temporary server if none is configured),
     its listing and fetch begun while that API comes up (flows.export.head_start)."""
     async with running_ahead(flow_kwargs), prefect_api_awaited(console):
