@@ -13,6 +13,7 @@ import atexit
 import ctypes
 import importlib.util
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -26,7 +27,12 @@ from pathlib import Path
 from typing import IO
 
 STARTUP_TIMEOUT_S = 90.0
-_PORT_IN_USE_EXIT = 3  # uvicorn's exit code when it cannot bind
+# uvicorn's exit code when it cannot bind, and when the app's start-up fails: the two are told
+# apart by what it wrote.
+_STARTUP_FAILED_EXIT = 3
+_PORT_IN_USE = "address already in use"
+# A Python exception's last line, "module.SomeError: what went wrong".
+_EXCEPTION_LINE = re.compile(r"^[\w.]+(Error|Exception)\b.*: ")
 _PR_SET_PDEATHSIG = 1
 # Offline by default; the user's environment may say otherwise.
 _SERVER_DEFAULTS = {"PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
@@ -51,11 +57,16 @@ class ServerProcess:
     url: str
     errors: IO[bytes]
 
-    def last_error_line(self) -> str:
-        """The last line the server wrote on stderr."""
+    def error_lines(self) -> list[str]:
+        """What the server wrote on stderr, by line."""
         self.errors.seek(0)
-        lines = self.errors.read().decode(errors="replace").strip().splitlines()
-        return lines[-1] if lines else "no output"
+        return self.errors.read().decode(errors="replace").strip().splitlines()
+
+    def why_it_exited(self) -> str:
+        """The last exception the server wrote, else its last line: why it stopped."""
+        lines = self.error_lines()
+        exceptions = [line for line in lines if _EXCEPTION_LINE.match(line)]
+        return (exceptions or lines or ["no output"])[-1]
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL if it lingers."""
@@ -110,9 +121,12 @@ async def answering_server() -> ServerProcess:
             raise
         if exit_code is None:
             return server
-        reason = server.last_error_line()
+        port_taken = exit_code == _STARTUP_FAILED_EXIT and any(
+            _PORT_IN_USE in line for line in server.error_lines()
+        )
+        reason = server.why_it_exited()
         server.errors.close()
-        if exit_code != _PORT_IN_USE_EXIT:
+        if not port_taken:
             raise PrefectServerFailed(
                 f"the temporary Prefect server exited with code {exit_code}: {reason}"
             )

@@ -154,3 +154,23 @@ def test_ctrl_c_while_prefect_starts_stops_the_head_start_and_its_server(
     while servers_of(home):
         assert time.monotonic() < deadline, "the temporary Prefect server outlived the command"
         time.sleep(0.2)
+
+
+def test_a_temporary_prefect_server_that_cannot_start_is_one_line_naming_why(
+    make_emulator: Callable[..., RunningEmulator], data_dir: Path, tmp_path: Path
+) -> None:
+    emu = make_emulator(conversations=50, seed=36)
+    env = without_prefect_api(tmp_path / "prefect")
+    env["PREFECT_SERVER_DATABASE_CONNECTION_URL"] = (
+        f"sqlite+aiosqlite:///{tmp_path / 'no such dir' / 'prefect.db'}"
+    )
+    args = ["export", "--base-url", emu.url, "--data-dir", str(data_dir), *ARGS]
+    result = run_cli(args, env, timeout=60)  # a hang check: it once retried for 90 s
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines[-1] == (
+        "error: the temporary Prefect server exited with code 3: sqlalchemy.exc.OperationalError: "
+        "(sqlite3.OperationalError) unable to open database file"
+    )
+    assert "Traceback" not in result.stderr
+    assert not (data_dir / "warehouse.duckdb").exists()
