@@ -174,3 +174,19 @@ def test_a_temporary_prefect_server_that_cannot_start_is_one_line_naming_why(
     )
     assert "Traceback" not in result.stderr
     assert not (data_dir / "warehouse.duckdb").exists()
+
+
+def test_a_head_start_against_a_faulty_api_stores_everything(
+    make_emulator: Callable[..., RunningEmulator], data_dir: Path, cli_env: dict[str, str]
+) -> None:
+    emu = make_emulator(conversations=150, seed=37, fault_rate=0.1)
+    args = ["export", "--base-url", emu.url, "--data-dir", str(data_dir), *ARGS]
+    result = run_cli(args, cli_env)
+    assert result.returncode == 0, result.stderr
+    assert summary_value(result.stderr, "retries") > 0
+    assert summary_value(result.stderr, "failed") == 0
+    assert conversation_count(data_dir) == 150
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as connection:
+        (entries,) = connection.execute("select count(*) from entries").fetchone() or (0,)
+    listed = emu.store.conversations_newest_first()
+    assert entries == sum(len(emu.store.history(c["id"])) for c in listed)
