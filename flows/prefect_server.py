@@ -62,12 +62,6 @@ class ServerProcess:
         self.errors.seek(0)
         return self.errors.read().decode(errors="replace").strip().splitlines()
 
-    def why_it_exited(self) -> str:
-        """The last exception the server wrote, else its last line: why it stopped."""
-        lines = self.error_lines()
-        exceptions = [line for line in lines if _EXCEPTION_LINE.match(line)]
-        return (exceptions or lines or ["no output"])[-1]
-
     def stop(self) -> None:
         """SIGTERM, then SIGKILL if it lingers."""
         self.process.terminate()
@@ -121,16 +115,19 @@ async def answering_server() -> ServerProcess:
             raise
         if exit_code is None:
             return server
-        port_taken = exit_code == _STARTUP_FAILED_EXIT and any(
-            _PORT_IN_USE in line for line in server.error_lines()
-        )
-        reason = server.why_it_exited()
+        said = server.error_lines()
         server.errors.close()
-        if not port_taken:
+        if exit_code != _STARTUP_FAILED_EXIT or not any(_PORT_IN_USE in line for line in said):
             raise PrefectServerFailed(
-                f"the temporary Prefect server exited with code {exit_code}: {reason}"
+                f"the temporary Prefect server exited with code {exit_code}: {_why(said)}"
             )
         server = _spawn()
+
+
+def _why(error_lines: list[str]) -> str:
+    """The last exception a server wrote, else its last line: why it stopped."""
+    exceptions = [line for line in error_lines if _EXCEPTION_LINE.match(line)]
+    return (exceptions or error_lines or ["no output"])[-1]
 
 
 def _spawn() -> ServerProcess:

@@ -31,14 +31,14 @@ import duckdb
 from extract.client import ClientConfig, ConversationsClient
 from extract.pager import iter_conversation_pages
 from flows.export.fetch import Fetched, FetchedConversation, fetch_one_or_failure
-from flows.export.opening import first_page_and_warehouse
+from flows.export.opening import discard_warehouse, first_page_and_warehouse
 from flows.export.pipeline import ExportOptions
 from flows.export.plan import run_client_config, run_options
 from flows.export.selection import select_for_fetch
 from flows.hot_phase import hot_phase
 from flows.settings import Settings, load_settings
 from load.lake.location import is_lake_url
-from load.warehouse import remove_warehouse, stored_updated_at, warehouse_path
+from load.warehouse import stored_updated_at, warehouse_path
 from transform.updated_at_index import UpdatedAtIndex
 
 AHEAD_LISTED = 50_000
@@ -59,7 +59,6 @@ class HeadStart:
         options: ExportOptions,
         page_size: int,
     ) -> None:
-        self.config = client.config
         self.options = options
         self.page_size = page_size
         self.client = client
@@ -91,7 +90,7 @@ class HeadStart:
 
     def matches(self, config: ClientConfig, options: ExportOptions, page_size: int) -> bool:
         """Whether a run asked for this is the one this head start began."""
-        return (self.config, self.options, self.page_size) == (config, options, page_size)
+        return (self.client.config, self.options, self.page_size) == (config, options, page_size)
 
     async def opened(self) -> tuple[list[dict] | None, duckdb.DuckDBPyConnection]:
         """The first list page and the open warehouse, now the caller's (its error, if the key
@@ -140,9 +139,7 @@ class HeadStart:
             self._opening.cancel()
             opened = (await asyncio.gather(self._opening, return_exceptions=True))[0]
             if isinstance(opened, tuple):
-                opened[1].close()
-                if self._created:
-                    remove_warehouse(self._settings.data_dir)
+                discard_warehouse(opened[1], self._settings.data_dir if self._created else None)
         await self._pager.aclose()  # once nothing iterates it
         await self.client.__aexit__(None, None, None)
 

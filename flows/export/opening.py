@@ -43,6 +43,12 @@ async def _abandon(
         warehouse = await opening
     except Exception:  # the first page's failure is the one to report
         return
+    discard_warehouse(warehouse, created_in)
+
+
+def discard_warehouse(warehouse: duckdb.DuckDBPyConnection, created_in: Path | None) -> None:
+    """Close a warehouse nothing was written to, and remove it if it was created in
+    ``created_in`` (a new data dir's warehouse that a run never used)."""
     warehouse.close()
     if created_in is not None:
         remove_warehouse(created_in)
