@@ -180,7 +180,7 @@ async def replay_flow(
                 result_table(run_id, stream, items),
                 event_table(run_id, items),
             )
-            journal.stored([(item.row.send_key, item.repeat_index) for item in items])
+            await journal.stored([(item.row.send_key, item.repeat_index) for item in items])
 
         total = len(rows) * repeat * len(variants)
         jobs = (

@@ -170,7 +170,7 @@ class TurnRunner:
                 turn = await self._row_turns(row, repeat_index, mode, source, trace)
             except STOPS_THE_RUN as exc:
                 self.stopped_by = self.stopped_by or exc
-                self._journal.refused(row.send_key, repeat_index)
+                await self._journal.refused(row.send_key, repeat_index)
                 return None
             except ApiError as exc:
                 turn = _Turn(None, NO_OUTPUT, str(exc))
