@@ -206,3 +206,28 @@ def test_schedule_refuses_a_disk_it_cannot_write_before_serving(
         result = schedule(disk / "data", cli_env)
     assert result.returncode == 1
     assert error_lines(result) == [f"error: cannot write {disk / 'data'}: {reason}"]
+
+
+def test_a_replay_whose_journal_cannot_be_written_stops_before_any_send(
+    full_disk: Path,
+    make_emulator: Callable[..., RunningEmulator],
+    tmp_path: Path,
+    cli_env: dict[str, str],
+) -> None:
+    """No prompt goes to the API unless its journal line is on disk."""
+    fill(full_disk)
+    emu = make_emulator(conversations=1)
+    prompts = tmp_path / "prompts.csv"
+    rows = "".join(f"r{n},Question {n}?,mistral-small-latest\n" for n in range(20))
+    prompts.write_text("id,prompt,model\n" + rows, encoding="utf-8")
+    data = tmp_path / "data"
+    (data / "replay").mkdir(parents=True)
+    (data / "replay" / "journal").symlink_to(full_disk)
+    args = ["replay", str(prompts), "--run-id", "full", "--data-dir", str(data)]
+    result = run([*args, "--base-url", emu.url, "--concurrency", "4"], cli_env)
+    assert result.returncode == 1
+    journal = data / "replay" / "journal" / "full.jsonl"
+    assert error_lines(result) == [f"error: cannot write {journal}: No space left on device"]
+    assert sum(emu.store.request_counts.values()) == 0
+    query = ["sql", "select status, ok, errors from replay_runs", "--format", "csv"]
+    assert run([*query, "--data-dir", str(data)], cli_env).stdout.splitlines()[1:] == ["failed,0,0"]

@@ -76,6 +76,14 @@ class AmbiguousSend(Exception):
         self.conversation_id = conversation_id
 
 
+class _JournalUnwritable(Exception):
+    """The journal could not record a send (a full or failing disk): it was not sent."""
+
+    def __init__(self, error: OSError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
 @dataclass
 class _RowTrace:
     """What one row's sends leave behind: every event, attempts, first-token time."""
@@ -119,7 +127,8 @@ class TurnRunner:
         self._conversation_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self.sent = 0
         self.skipped = 0
-        self.stopped_by: ApiError | None = None
+        # What stopped the run: one of STOPS_THE_RUN, or the journal's disk refusing a send.
+        self.stopped_by: ApiError | OSError | None = None
 
     async def run_sequence(
         self,
@@ -171,6 +180,9 @@ class TurnRunner:
             except STOPS_THE_RUN as exc:
                 self.stopped_by = self.stopped_by or exc
                 await self._journal.refused(row.send_key, repeat_index)
+                return None
+            except _JournalUnwritable as exc:
+                self.stopped_by = self.stopped_by or exc.error
                 return None
             except ApiError as exc:
                 turn = _Turn(None, NO_OUTPUT, str(exc))
@@ -291,7 +303,10 @@ class TurnRunner:
         record = JournalSend(
             send.round, send.mode, send.target, known, send.tag, datetime.now(UTC).isoformat()
         )
-        await self._journal.sending(send.row.send_key, send.repeat_index, record)
+        try:
+            await self._journal.sending(send.row.send_key, send.repeat_index, record)
+        except OSError as error:  # nothing is sent that the journal does not hold
+            raise _JournalUnwritable(error) from error
         return record
 
     async def _request(self, send: "_Send", trace: _RowTrace) -> _Turn:
