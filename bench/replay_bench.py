@@ -7,7 +7,8 @@ at 32 in flight by default; issue 13's scale is `--rows 10000 --in-flight 64`) a
 running in its own process (with a fixed per-request latency and per-token delay). The bound is
 what that many perfect clients would need: the sum of every stream's server time divided by the
 number in flight. The replay's streaming part (first request to last result) is shown apart from
-what a run adds around it: Prefect's flow run, opening the warehouse, storing the last batch.
+what a run adds before it (Prefect's flow run, parsing the CSV, opening the warehouse) and after
+it (storing the last batch, recording the run).
 Memory: this process's RSS, sampled while the replay runs, at each quarter of it and at its peak
 (flat: the last quarters hold no more than the first).
 
@@ -22,6 +23,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 
 os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="convo-etl-bench-prefect-"))
@@ -151,18 +153,17 @@ async def replay_run(
     return time.perf_counter() - started, summary.ok
 
 
-def streaming_s(data_dir: Path, run_id: str) -> float:
-    """First request sent to last result finished: the run minus Prefect, setup and storing."""
+def streaming_span(data_dir: Path, run_id: str) -> tuple[datetime, datetime]:
+    """When the first request was sent and the last result finished."""
     con = open_warehouse(data_dir, read_only=True)
     try:
-        (seconds,) = con.execute(
-            "SELECT epoch(max(finished_at)) - epoch(min(started_at)) FROM replay_results "
-            "WHERE run_id = $run_id",
+        first, last = con.execute(
+            "SELECT min(started_at), max(finished_at) FROM replay_results WHERE run_id = $run_id",
             {"run_id": run_id},
         ).fetchone()
     finally:
         con.close()
-    return seconds
+    return first, last
 
 
 @contextmanager
@@ -218,10 +219,13 @@ def main() -> None:
         with prefect_api(Console(stderr=True)):
             asyncio.run(replay_run(warm_path, root / "warm", emu.url, "warm-up", in_flight))
             with rss_samples() as rss:
+                called = datetime.now(UTC)
                 replay_s, replay_ok = asyncio.run(
                     replay_run(csv_path, root / "data", emu.url, "bench", in_flight)
                 )
-        stream_s = streaming_s(root / "data", "bench")
+                returned = datetime.now(UTC)
+        first_sent, last_finished = streaming_span(root / "data", "bench")
+        stream_s = (last_finished - first_sent).total_seconds()
         bare = {
             name: asyncio.run(BARE_LOOPS[name](emu.url, prompts, in_flight)) for name in bare_names
         }
@@ -239,6 +243,10 @@ def main() -> None:
         f"{replay_ok} ok)"
     )
     print(f"  of which streaming   {stream_s:6.2f} s  ({stream_s / bound_s:.2f}x bound)")
+    before_s = (first_sent - called).total_seconds()
+    after_s = (returned - last_finished).total_seconds()
+    print(f"  before the first send {before_s:5.2f} s  (the flow run, the CSV, the warehouse)")
+    print(f"  after the last result {after_s:5.2f} s  (the last batch stored, the run recorded)")
     print(memory_line(rss))
 
 
