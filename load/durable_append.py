@@ -79,21 +79,10 @@ class DurableAppender:
         if self._loop is not None:
             self._loop.remove_reader(self._from_writer)
             self._loop.remove_writer(self._to_writer)
-        self._waiting.clear()  # no one awaits these any more: the flow is closing
-        try:
-            if self._failure is None:
-                os.set_blocking(self._to_writer, True)
-                unsent = memoryview(self._unsent)
-                while unsent:
-                    unsent = unsent[os.write(self._to_writer, unsent) :]
-        except BrokenPipeError:
-            pass  # the writer stopped: its answer below says why
-        finally:
-            self._process.stdin.close()  # type: ignore[union-attr]
-        self._process.wait()
-        os.set_blocking(self._from_writer, True)
-        self._read_answers(self._process.stdout.read())  # type: ignore[union-attr]
-        self._process.stdout.close()  # type: ignore[union-attr]
+        self._waiting.clear()  # no one awaits these any more: the run is closing
+        unsent = bytes(self._unsent) if self._failure is None else b""
+        answers, _ = self._process.communicate(unsent)  # its answers read while it syncs
+        self._read_answers(answers)
         if self._failure is None and self._synced < self._appended:
             self._failure = self._stopped()
         if self._failure is not None:
@@ -111,16 +100,16 @@ class DurableAppender:
         """Send what is queued; what the pipe cannot take yet goes when it can."""
         self._flush_soon = False
         loop = self._loop
-        if loop is None or self._closed or self._failure is not None:
+        if loop is None or self._closed:
             return
-        try:
-            sent = os.write(self._to_writer, self._unsent) if self._unsent else 0
-        except BlockingIOError:
-            sent = 0
-        except BrokenPipeError:
-            return  # the writer stopped: its answers, or their end, say why
-        del self._unsent[:sent]
-        if self._unsent:
+        if self._failure is None and self._unsent:
+            try:
+                del self._unsent[: os.write(self._to_writer, self._unsent)]
+            except BlockingIOError:
+                pass
+            except BrokenPipeError:
+                self._unsent.clear()  # the writer stopped: its answers, or their end, say why
+        if self._unsent and self._failure is None:
             loop.add_writer(self._to_writer, self._flush)
         else:
             loop.remove_writer(self._to_writer)

@@ -14,6 +14,7 @@ pace; a thread that synced groups waited for the GIL instead (3.6 ms a send at 6
 conversation up as for any unanswered send.
 """
 
+from contextlib import suppress
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -100,7 +101,9 @@ class SendJournal:
             "round": round_,
             "conversation_id": conversation_id,
         }
-        self._appender.append(orjson.dumps(record) + b"\n")
+        # A line the disk refuses is one never written: the next send's line fails the run.
+        with suppress(OSError):
+            self._appender.append(orjson.dumps(record) + b"\n")
 
     async def refused(self, row_id: str, repeat_index: int) -> None:
         """Record that the API refused this send (a rejected key): it landed nowhere."""
