@@ -1,4 +1,4 @@
-"""The distribution as built: a wheel, installed outside the source tree, runs the demo.
+"""The distribution as built: a wheel, installed outside the source tree, runs demo and replay.
 
 A fresh venv that downloads every dependency takes minutes; this one gets them from the test
 venv's site-packages through a path entry (a .pth line adds the directory, but not the .pth files
@@ -14,8 +14,11 @@ import sysconfig
 import venv
 from pathlib import Path
 
+import orjson
 import pytest
 from prefect.settings import PREFECT_API_URL
+
+from emulator.server import RunningEmulator
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = (
@@ -93,3 +96,20 @@ def test_the_installed_command_runs_the_demo(installed: Path, tmp_path: Path) ->
     result = run([*command, "--data-dir", str(data_dir)], cwd=tmp_path, env=env, timeout=180)
     assert "Incremental export" in result.stdout
     assert (data_dir / "warehouse.duckdb").exists()
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_the_installed_command_replays_a_prompt_set(
+    installed: Path, tmp_path: Path, emulator: RunningEmulator
+) -> None:
+    """The replay's journal writer is a script of the package, run by its own interpreter."""
+    env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value()), "MISTRAL_API_KEY": "k"}
+    prompts = tmp_path / "prompts.csv"
+    prompts.write_text("id,prompt\na,Hello?\nb,Why?\n", encoding="utf-8")
+    data_dir = tmp_path / "data"
+    command = [str(installed / "bin" / "convo-etl"), "replay", str(prompts), "--run-id", "w"]
+    command += ["--model", "mistral-small-latest", "--base-url", emulator.url]
+    run([*command, "--data-dir", str(data_dir)], cwd=tmp_path, env=env, timeout=180)
+    journal = (data_dir / "replay" / "journal" / "w.jsonl").read_bytes().splitlines()
+    kinds = sorted(orjson.loads(line)["kind"] for line in journal)
+    assert kinds == ["send", "send", "started", "started", "stored", "stored"]
