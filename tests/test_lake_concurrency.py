@@ -71,7 +71,9 @@ def test_two_workspaces_export_into_one_lake_at_once(
 def test_same_workspace_twice_is_refused_by_the_lease_while_sql_answers(
     make_emulator: Callable[..., RunningEmulator], lake_url: str, cli_env: dict[str, str]
 ) -> None:
-    emu = make_emulator(conversations=30, seed=33, latency_ms=20)
+    # 200 ms a request: the holder (6 batches of 5, 2 at a time) is still fetching when the
+    # test has seen its first rows (each look at the lake opens a DuckDB connection).
+    emu = make_emulator(conversations=30, seed=33, latency_ms=200)
     holder = export_child(lake_url, emu, "test-key", "default", cli_env)
     try:
         stored = "SELECT count(*) FROM conversations"
